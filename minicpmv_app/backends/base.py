@@ -1,0 +1,96 @@
+"""The one small interface every backend implements, and the streaming plumbing they share."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+from ..errors import GenerationError, MiniCPMVError
+from ..messages import Conversation
+from ..presets import GenerationSettings
+
+
+class Backend(ABC):
+    """A loaded model (or a server) that turns a conversation into text pieces."""
+
+    #: Short name shown in logs and the UI ("transformers", "remote-code", "openai").
+    name: str = ""
+    #: How many generations may run at once; in-process models run one at a time.
+    concurrency: int = 1
+    #: Per-model changes to the decoding presets (1.0/2.0 sample at temperature 0.6).
+    preset_overrides: Mapping[str, Mapping[str, Any]] = {}
+    #: Whether several images / video in one conversation are understood.
+    supports_multi_image: bool = True
+    supports_video: bool = True
+
+    @abstractmethod
+    def generate(
+        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
+    ) -> Iterator[str]:
+        """Yield the answer in pieces. Sampling streams; beam search yields the whole answer once."""
+
+    def describe(self) -> str:
+        return self.name
+
+
+def stopping_criteria(stop: Optional[threading.Event]):
+    """A transformers ``StoppingCriteriaList`` that ends generation once ``stop`` is set."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _StopOnEvent(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return bool(stop is not None and stop.is_set())
+
+    return StoppingCriteriaList([_StopOnEvent()])
+
+
+def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[threading.Event], timeout: float = 600.0) -> Iterator[str]:
+    """Run ``run(streamer)`` in a thread and yield what the ``TextIteratorStreamer`` receives.
+
+    An exception in the thread is re-raised here (the streamer would otherwise wait forever), and a consumer
+    that stops early sets ``stop`` so the thread ends too.
+    """
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run(streamer)
+        except BaseException as exc:  # re-raised in the consumer
+            failure.append(exc)
+        finally:
+            streamer.end()
+
+    thread = threading.Thread(target=target, name="minicpmv-generate", daemon=True)
+    thread.start()
+    finished = False
+    try:
+        for piece in streamer:
+            if piece:
+                yield piece
+        finished = True
+    finally:
+        if not finished and stop is not None:
+            stop.set()
+        thread.join(timeout=timeout)
+    if failure:
+        raise as_generation_error(failure[0])
+
+
+def as_generation_error(exc: BaseException) -> MiniCPMVError:
+    """Map what a model raises while generating to a message users can act on."""
+    if isinstance(exc, MiniCPMVError):
+        return exc
+    text = str(exc)
+    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
+        error = GenerationError(
+            "The model ran out of memory on this answer. Use fewer or smaller images, fewer video frames, "
+            "a lower max new tokens, or an int4 checkpoint."
+        )
+    else:
+        error = GenerationError(f"The model failed while answering ({type(exc).__name__}: {text[:300]}).")
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,211 @@
+"""MiniCPM-V 1.0 to 4.5 (and MiniCPM-o 2.6 for vision): the checkpoint's own code and its ``chat()`` method.
+
+Three ``chat()`` shapes exist (see MODEL_API.md). Which one a checkpoint has is read from the method's own
+signature, not from its name, so a renamed folder or a fine-tune works the same.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from ..devices import Placement
+from ..errors import ModelLoadError, UnsupportedFeatureError
+from ..media.video import frames_as_images
+from ..messages import Conversation
+from ..presets import SAMPLING, GenerationSettings
+from .base import Backend, as_generation_error, stopping_criteria
+
+log = logging.getLogger(__name__)
+
+# What each generation's model card pins, keyed by config.json (model_type, version).
+MODEL_CARD_TRANSFORMERS = {
+    ("minicpmv", "2.5"): "4.40.0",
+    ("minicpmv", "2.6"): "4.40.0",
+    ("minicpmo", "2.6"): "4.51.0",
+    ("minicpmv", "4.5"): "4.55.0",
+}
+# Video as frames (MODEL_API.md): no image ids, few slices, a longer input budget.
+VIDEO_MAX_INP_LENGTH = 4352
+VIDEO_MANY_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class ChatFlavour:
+    """The shape of a remote ``chat()``."""
+
+    name: str
+    images_in_content: bool  # 2.6+: PIL images inside each message's content list
+    returns_tuple: bool  # 1.0/2.0: (answer, context, generation_config)
+    can_stream: bool
+    system_prompt: bool
+    video_options: bool  # accepts use_image_id / max_slice_nums
+
+
+def detect_flavour(chat_method) -> ChatFlavour:
+    params = inspect.signature(chat_method).parameters
+    if "context" in params:
+        return ChatFlavour("1.0/2.0", False, True, False, False, False)
+    if "max_slice_nums" in params or "use_image_id" in params:
+        return ChatFlavour("2.6+", True, False, "stream" in params, "system_prompt" in params, True)
+    return ChatFlavour("2.5", False, False, "stream" in params, "system_prompt" in params, False)
+
+
+class RemoteCodeBackend(Backend):
+    name = "remote-code"
+
+    def __init__(self, folder: Path, placement: Placement, config: dict):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.placement = placement
+        self._torch = torch
+        try:
+            self.model = AutoModel.from_pretrained(
+                folder,
+                trust_remote_code=True,
+                dtype=placement.dtype,  # explicit: transformers 4.x and 5.x pick different defaults
+                attn_implementation="sdpa",
+                device_map=placement.device_map,
+            ).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+        except Exception as exc:
+            raise ModelLoadError(_load_failure(folder, config, exc)) from exc
+        if not callable(getattr(self.model, "chat", None)):
+            raise ModelLoadError(f"{folder.name} loads with remote code but has no chat() method; it is not a MiniCPM-V checkpoint.")
+        self.flavour = detect_flavour(self.model.chat)
+        self.supports_multi_image = self.supports_video = self.flavour.images_in_content
+        if self.flavour.returns_tuple:
+            self.preset_overrides = {SAMPLING: {"temperature": 0.6}}
+        self._stop: Optional[threading.Event] = None
+        self._install_stop_hook()
+
+    def describe(self) -> str:
+        return f"{type(self.model).__name__} (chat() {self.flavour.name}) via remote code on {self.placement.device}"
+
+    def _install_stop_hook(self) -> None:
+        """Let the Stop button reach generate(): remote chat() drops unknown kwargs, so wrap the inner LM's generate."""
+        inner = getattr(self.model, "llm", None)
+        original = getattr(inner, "generate", None)
+        if original is None:
+            log.warning("This checkpoint has no .llm.generate; Stop will only stop showing text.")
+            return
+
+        def generate_with_stop(*args, **kwargs):
+            if self._stop is not None:
+                criteria = stopping_criteria(self._stop)
+                if kwargs.get("stopping_criteria"):
+                    criteria.extend(kwargs["stopping_criteria"])
+                kwargs["stopping_criteria"] = criteria
+            return original(*args, **kwargs)
+
+        inner.generate = generate_with_stop
+
+    def chat_arguments(self, conversation: Conversation, settings: GenerationSettings) -> dict[str, Any]:
+        """Keyword arguments for the checkpoint's ``chat()``."""
+        flavour = self.flavour
+        videos = conversation.videos
+        if flavour.images_in_content:
+            msgs = [
+                {"role": m.role, "content": [p for part in m.parts for p in _expand(part)]}
+                for m in conversation.messages
+            ]
+            image = None
+        else:
+            images = conversation.images
+            if videos:
+                raise UnsupportedFeatureError(f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.")
+            if len(images) > 1:
+                raise UnsupportedFeatureError(
+                    f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask about another image, or use MiniCPM-V 2.6 or newer."
+                )
+            msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
+            image = images[0] if images else None
+        if conversation.system_prompt and not flavour.system_prompt:
+            msgs[0]["content"] = _prepend(conversation.system_prompt, msgs[0]["content"])
+        kwargs: dict[str, Any] = dict(
+            image=image,
+            msgs=msgs,
+            tokenizer=self.tokenizer,
+            sampling=settings.sampling,
+            max_new_tokens=settings.max_new_tokens,
+            **settings.params,
+        )
+        if flavour.returns_tuple:
+            kwargs["context"] = None
+        if flavour.system_prompt and conversation.system_prompt:
+            kwargs["system_prompt"] = conversation.system_prompt
+        if flavour.video_options and videos:
+            frames = sum(len(v) for v in videos)
+            kwargs.update(
+                use_image_id=False,
+                max_slice_nums=1 if frames > VIDEO_MANY_FRAMES else 2,
+                max_inp_length=VIDEO_MAX_INP_LENGTH,
+            )
+        return kwargs
+
+    def generate(
+        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
+    ) -> Iterator[str]:
+        kwargs = self.chat_arguments(conversation, settings)
+        # chat() asserts sampling for streams; beam search answers arrive whole.
+        stream = self.flavour.can_stream and settings.sampling
+        if stream:
+            kwargs["stream"] = True
+        self._stop = stop
+        try:
+            with self._torch.inference_mode():
+                result = self.model.chat(**kwargs)
+            if self.flavour.returns_tuple:
+                result = result[0]
+            if isinstance(result, str):
+                yield result
+                return
+            for piece in result:
+                if stop is not None and stop.is_set():
+                    break
+                if piece:
+                    yield piece
+        except GeneratorExit:
+            if stop is not None:
+                stop.set()
+            raise
+        except Exception as exc:
+            raise as_generation_error(exc) from exc
+        finally:
+            self._stop = None
+
+
+def _expand(part) -> list:
+    from ..media.video import Video
+
+    if isinstance(part, Video):
+        return frames_as_images([part])
+    return [part]
+
+
+def _prepend(prefix: str, content):
+    if isinstance(content, str):
+        return f"{prefix}\n\n{content}"
+    return [prefix, *content]
+
+
+def _load_failure(folder: Path, config: dict, exc: BaseException) -> str:
+    import transformers
+
+    key = (str(config.get("model_type")), str(config.get("version")))
+    wanted = MODEL_CARD_TRANSFORMERS.get(key)
+    advice = (
+        f"its model card asks for transformers=={wanted}: pip install 'transformers=={wanted}' in a separate venv"
+        if wanted
+        else "install the transformers version its model card asks for, in a separate venv"
+    )
+    return (
+        f"The checkpoint's own code ({folder.name}) failed to load on transformers {transformers.__version__} "
+        f"({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else 'no detail'}). "
+        f"Try another --model (MiniCPM-V 4.6 and later load natively), or {advice}."
+    )

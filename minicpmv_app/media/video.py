@@ -1,0 +1,181 @@
+"""Video to frames, the way MiniCPM-V expects them: about one frame per second, at most 64, uniform when more.
+
+decord is used where it is installed (x86_64 Linux wheels); PyAV is the fallback (macOS arm64, others).
+Only the sampled frames are ever held in memory, so a long clip costs what its samples cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from PIL import Image
+
+from ..errors import MediaError
+
+log = logging.getLogger(__name__)
+
+MAX_NUM_FRAMES = 64
+SAMPLE_FPS = 1.0
+# A container that claims more than this is refused before decoding (a 10-hour header on a 1 MB file).
+MAX_DURATION_S = 3 * 60 * 60
+
+Progress = Callable[[int, int], None]  # (frames decoded, frames wanted)
+
+
+@dataclass
+class Video:
+    """Sampled frames of one clip with what the model and the UI need to know about them."""
+
+    frames: list[Image.Image]
+    fps: float  # of the source
+    duration: float  # seconds
+    indices: list[int] = field(default_factory=list)  # source frame numbers of ``frames``
+    backend: str = ""
+    name: str = ""
+
+    @property
+    def sample_fps(self) -> float:
+        return len(self.frames) / self.duration if self.duration else float(len(self.frames))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def sample_indices(num_frames: int, fps: float, *, max_frames: int = MAX_NUM_FRAMES, sample_fps: float = SAMPLE_FPS) -> list[int]:
+    """Frame numbers to keep: every ``fps / sample_fps``-th frame, then uniform down to ``max_frames``.
+
+    Matches upstream's ``encode_video`` (step ``round(fps)``, centre-of-bin uniform sampling).
+    """
+    if num_frames <= 0:
+        return []
+    step = max(1, round(fps / sample_fps)) if fps and fps > 0 else 1
+    indices = list(range(0, num_frames, step))
+    if len(indices) > max_frames:
+        gap = len(indices) / max_frames
+        indices = [indices[int(i * gap + gap / 2)] for i in range(max_frames)]
+    return indices
+
+
+def available_backends() -> list[str]:
+    names = []
+    for name, module in (("decord", "decord"), ("pyav", "av")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def load_video(
+    path: str | os.PathLike,
+    *,
+    max_frames: int = MAX_NUM_FRAMES,
+    sample_fps: float = SAMPLE_FPS,
+    backend: Optional[str] = None,
+    progress: Optional[Progress] = None,
+    max_duration: float = MAX_DURATION_S,
+) -> Video:
+    """Decode the sampled frames of a video file. Raises ``MediaError`` with a reason users can act on."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"Video file {path.name!r} was not found.")
+    if path.stat().st_size == 0:
+        raise MediaError("The video file is empty (0 bytes). Upload it again.")
+    order = [backend] if backend else available_backends()
+    if not order:
+        raise MediaError("No video decoder is installed: pip install decord (Linux x86_64) or pip install av.")
+    errors = []
+    for name in order:
+        reader = _READERS.get(name)
+        if reader is None:
+            raise MediaError(f"Unknown video backend {name!r}; use one of {sorted(_READERS)}.")
+        try:
+            video = reader(path, max_frames, sample_fps, progress, max_duration)
+        except MediaError:
+            raise
+        except ImportError as exc:
+            errors.append(f"{name}: not installed ({exc})")
+            continue
+        except Exception as exc:  # decoders raise many types; try the next one
+            errors.append(f"{name}: {exc}")
+            log.debug("video backend %s failed on %s: %s", name, path.name, exc)
+            continue
+        video.name = path.name
+        return video
+    raise MediaError(
+        "This video cannot be decoded (" + "; ".join(errors) + "). Try an MP4 (H.264) file."
+    )
+
+
+def _check(num_frames: int, fps: float, max_duration: float) -> float:
+    if num_frames <= 0:
+        raise MediaError("The video has no frames.")
+    duration = num_frames / fps if fps and fps > 0 else float(num_frames)
+    if duration > max_duration:
+        raise MediaError(
+            f"The video is too long ({duration / 60:.0f} minutes; the limit is {max_duration / 60:.0f}). "
+            "Trim it and upload it again."
+        )
+    return duration
+
+
+def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    fps = float(reader.get_avg_fps() or 0.0)
+    duration = _check(len(reader), fps, max_duration)
+    indices = sample_indices(len(reader), fps, max_frames=max_frames, sample_fps=sample_fps)
+    frames: list[Image.Image] = []
+    # Small batches bound peak memory and let the UI show progress.
+    for start in range(0, len(indices), 8):
+        batch = reader.get_batch(indices[start : start + 8]).asnumpy()
+        frames.extend(Image.fromarray(f) for f in batch)
+        if progress:
+            progress(len(frames), len(indices))
+    return Video(frames=frames, fps=fps, duration=duration, indices=indices, backend="decord")
+
+
+def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise MediaError("The file has no video stream.")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        count = stream.frames
+        if not count:
+            seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+            count = int(math.floor(seconds * fps)) if fps else 0
+        duration = _check(count, fps, max_duration)
+        indices = sample_indices(count, fps, max_frames=max_frames, sample_fps=sample_fps)
+        wanted = set(indices)
+        frames: list[Image.Image] = []
+        kept: list[int] = []
+        last = indices[-1] if indices else -1
+        for number, frame in enumerate(container.decode(stream)):
+            if number in wanted:
+                frames.append(frame.to_image())
+                kept.append(number)
+                if progress:
+                    progress(len(frames), len(indices))
+            if number >= last:
+                break
+    if not frames:
+        raise MediaError("The video has no frames that can be decoded.")
+    return Video(frames=frames, fps=fps, duration=duration, indices=kept, backend="pyav")
+
+
+_READERS = {"decord": _read_decord, "pyav": _read_pyav}
+
+
+def frames_as_images(videos: Sequence[Video]) -> list[Image.Image]:
+    return [frame for video in videos for frame in video.frames]

@@ -1,0 +1,129 @@
+"""Decoding presets, as upstream's demos define them, and how user overrides merge into them.
+
+Upstream's remote ``chat()`` only honours keys already present in its default dict for the chosen mode
+(``num_beams`` is ignored while sampling, ``top_p`` under beam search). We apply the same rule for every
+backend so a setting means the same thing whichever backend runs the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import InvalidInputError
+
+SAMPLING = "Sampling"
+BEAM_SEARCH = "Beam Search"
+
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        SAMPLING: MappingProxyType(
+            {"top_p": 0.8, "top_k": 100, "temperature": 0.7, "repetition_penalty": 1.05}
+        ),
+        BEAM_SEARCH: MappingProxyType({"num_beams": 3, "repetition_penalty": 1.2}),
+    }
+)
+
+DEFAULT_MAX_NEW_TOKENS = 1024
+
+# Accepted spellings for the decode type; the UIs and older callers use several.
+_ALIASES = {
+    "sampling": SAMPLING,
+    "sample": SAMPLING,
+    "beam search": BEAM_SEARCH,
+    "beam_search": BEAM_SEARCH,
+    "beam": BEAM_SEARCH,
+    "search": BEAM_SEARCH,
+}
+
+# Sanity ranges: values outside them are user errors, not things to pass to generate().
+_RANGES = {
+    "temperature": (0.0, 10.0),
+    "top_p": (0.0, 1.0),
+    "top_k": (0, 100_000),
+    "repetition_penalty": (0.1, 10.0),
+    "num_beams": (1, 32),
+    "max_new_tokens": (1, 1_000_000),
+}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Resolved settings for one generation: the mode, the generate() kwargs and the token budget."""
+
+    decode_type: str = SAMPLING
+    params: Mapping[str, Any] = field(default_factory=lambda: dict(PRESETS[SAMPLING]))
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    system_prompt: str = ""
+
+    @property
+    def sampling(self) -> bool:
+        return self.decode_type == SAMPLING
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``model.generate`` (transformers' names)."""
+        kwargs = dict(self.params)
+        kwargs["do_sample"] = self.sampling
+        kwargs["max_new_tokens"] = self.max_new_tokens
+        return kwargs
+
+
+def normalise_decode_type(value: Any) -> str:
+    if value is None:
+        return SAMPLING
+    if isinstance(value, bool):  # upstream's ``sampling=True/False``
+        return SAMPLING if value else BEAM_SEARCH
+    key = str(value).strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise InvalidInputError(
+        f"Unknown decode type {value!r}: use {SAMPLING!r} or {BEAM_SEARCH!r}."
+    )
+
+
+def resolve(
+    decode_type: Any = None,
+    *,
+    max_new_tokens: int | None = None,
+    system_prompt: str | None = None,
+    model_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    **overrides: Any,
+) -> GenerationSettings:
+    """Merge overrides into the preset for ``decode_type``.
+
+    ``sampling=True/False`` is accepted as an alias for the decode type (upstream's spelling).
+    ``model_defaults`` holds a model's own changes to a preset (1.0/2.0 sample at temperature 0.6). Keys the
+    preset does not have are dropped, as upstream does; ``None`` values mean "keep the preset".
+    """
+    if "sampling" in overrides:
+        sampling = overrides.pop("sampling")
+        if decode_type is None and sampling is not None:
+            decode_type = bool(sampling)
+    mode = normalise_decode_type(decode_type)
+    params = dict(PRESETS[mode])
+    params.update((model_defaults or {}).get(mode, {}))
+    for key, value in overrides.items():
+        if value is None or key not in params:
+            continue
+        params[key] = _checked(key, value)
+    budget = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else _checked("max_new_tokens", max_new_tokens)
+    return GenerationSettings(
+        decode_type=mode,
+        params=params,
+        max_new_tokens=int(budget),
+        system_prompt=system_prompt or "",
+    )
+
+
+def _checked(key: str, value: Any) -> Any:
+    low, high = _RANGES.get(key, (None, None))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{key} must be a number, got {value!r}.") from None
+    if low is not None and not (low <= number <= high):
+        raise InvalidInputError(f"{key}={value!r} is out of range; use a value from {low} to {high}.")
+    if key in ("top_k", "num_beams", "max_new_tokens"):
+        return int(number)
+    return number

@@ -1,0 +1,232 @@
+"""Build the offline ``tiny`` checkpoint: transformers' native MiniCPM-V 4.6 classes at toy sizes.
+
+Everything is made here, with a fixed seed and no network: a byte-level BPE tokenizer trained on a small
+built-in corpus, a chat template, image/video processors with a small slice resolution, and random weights.
+The folder is saved with ``save_pretrained`` and loaded back through the same ``from_pretrained`` path as a
+real checkpoint, so the whole app (and ``transformers serve``) runs on it. Its answers are noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TINY_NAME = "tiny"
+SEED = 1234
+# Bump when the recipe changes so an old cached build is not reused.
+RECIPE_VERSION = 1
+
+SPECIAL_TOKENS = {
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|endoftext|>",
+    "unk_token": "<unk>",
+}
+# The names the MiniCPM-V 4.6 processor reads from the tokenizer.
+MULTIMODAL_TOKENS = {
+    "image_token": "<|image_pad|>",
+    "video_token": "<|video_pad|>",
+    "image_start_token": "<image>",
+    "image_end_token": "</image>",
+    "slice_start_token": "<slice>",
+    "slice_end_token": "</slice>",
+    "image_id_start_token": "<image_id>",
+    "image_id_end_token": "</image_id>",
+}
+CHAT_TOKENS = ["<|im_start|>"]
+
+# ChatML, as Qwen-based MiniCPM-V checkpoints use; one placeholder per image or video, which the
+# processor expands into the slice layout.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{- '<|image_pad|>' -}}"
+    "{%- elif part['type'] == 'video' -%}{{- '<|video_pad|>' -}}"
+    "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+# A small corpus so the BPE has real merges (words the demos and tests use, in two languages).
+_CORPUS = [
+    "What is in the image? Describe the picture in detail. Compare the two images.",
+    "The image shows a red square, a blue circle and a green triangle on a white background.",
+    "What colour is the shape? red orange yellow green blue purple pink black white grey",
+    "circle square triangle first image second image video frame chart diagram text",
+    "Read the text in the image. The chart shows sales by month. Summarise the video.",
+    "你好，请描述这张图片。图中有什么？这是一个红色的正方形。",
+    "The quick brown fox jumps over the lazy dog. 0123456789",
+]
+
+SIZES = {
+    "text": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        layer_types=["linear_attention", "full_attention"],
+        linear_num_key_heads=2,
+        linear_num_value_heads=2,
+        linear_key_head_dim=16,
+        linear_value_head_dim=16,
+        linear_conv_kernel_dim=4,
+        max_position_embeddings=4096,
+    ),
+    "vision": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        patch_size=14,
+        image_size=112,
+    ),
+    # Small slices keep image token counts low: a 112x112 slice is 8x8 patches -> 4 tokens at 16x.
+    "scale_resolution": 112,
+    "max_slice_nums": 4,
+}
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("MINICPMV_APP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "minicpmv-app"
+    )
+    return Path(root)
+
+
+def tiny_path(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Folder of the tiny checkpoint, building it on first use (about a second)."""
+    folder = Path(cache_dir or default_cache_dir()) / f"tiny-v{RECIPE_VERSION}"
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build into a private temp folder, then rename: two processes starting at once never see half a build.
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
+    try:
+        build_tiny_checkpoint(staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("Built the tiny checkpoint in %s", folder)
+    return folder
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = [SPECIAL_TOKENS["pad_token"], SPECIAL_TOKENS["unk_token"], SPECIAL_TOKENS["eos_token"]]
+    specials += CHAT_TOKENS + list(MULTIMODAL_TOKENS.values())
+    backend = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=640,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_CORPUS, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        extra_special_tokens=dict(MULTIMODAL_TOKENS),
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+        **SPECIAL_TOKENS,
+    )
+    return tokenizer
+
+
+def build_processor(tokenizer):
+    from transformers.models.minicpmv4_6 import (
+        MiniCPMV4_6ImageProcessor,
+        MiniCPMV4_6Processor,
+        MiniCPMV4_6VideoProcessor,
+    )
+
+    shared = dict(scale_resolution=SIZES["scale_resolution"], max_slice_nums=SIZES["max_slice_nums"], patch_size=14)
+    return MiniCPMV4_6Processor(
+        image_processor=MiniCPMV4_6ImageProcessor(**shared),
+        video_processor=MiniCPMV4_6VideoProcessor(**shared, max_num_frames=64),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_config(tokenizer):
+    from transformers import MiniCPMV4_6Config
+
+    vocab = len(tokenizer)
+    text = dict(
+        SIZES["text"],
+        model_type="qwen3_5_text",
+        vocab_size=vocab,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    return MiniCPMV4_6Config(
+        text_config=text,
+        vision_config=dict(SIZES["vision"]),
+        insert_layer_id=0,
+        image_size=SIZES["vision"]["image_size"],
+        image_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["image_token"]),
+        video_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["video_token"]),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def build_tiny_checkpoint(folder: str | os.PathLike, *, seed: int = SEED) -> Path:
+    """Write a complete tiny checkpoint folder. Same seed and versions give the same files."""
+    import torch
+    from transformers import GenerationConfig, MiniCPMV4_6ForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    processor = build_processor(tokenizer)
+    config = build_config(tokenizer)
+    torch.manual_seed(seed)
+    model = MiniCPMV4_6ForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, max_new_tokens=64
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    (folder / "README.md").write_text(
+        "Tiny random MiniCPM-V 4.6-architecture checkpoint built offline by minicpmv_app.tiny "
+        f"(seed {seed}, recipe v{RECIPE_VERSION}). Its answers are noise: it exists to run and test the app.\n"
+    )
+    return folder
+
+
+def fingerprint(folder: str | os.PathLike) -> str:
+    """Hash of every file's bytes in a checkpoint folder (used to check the build is deterministic)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(tiny_path(sys.argv[1] if len(sys.argv) > 1 else None))
