@@ -1,0 +1,69 @@
+"""Command-line options shared by every demo script, and turning them into a ``MiniCPMVChat``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+from .errors import MiniCPMVError
+
+
+def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argparse.ArgumentParser:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=os.environ.get("MINICPMV_MODEL", default_model),
+                       help="Hugging Face or ModelScope id, a local checkpoint folder, or 'tiny' (offline toy model). "
+                            f"Default: {default_model}")
+    group.add_argument("--device", default=os.environ.get("MINICPMV_DEVICE", "auto"), choices=["auto", "cuda", "mps", "cpu"],
+                       help="auto picks cuda, then mps, then cpu. Several GPUs are used together with --device cuda.")
+    group.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                       help="auto: bf16 on recent GPUs, fp16 on older GPUs and Apple MPS, fp32 on CPU.")
+    group.add_argument("--hub", default=os.environ.get("MINICPMV_HUB", "hf"), choices=["hf", "modelscope"],
+                       help="Where to download model ids from.")
+    group.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model.")
+    return parser
+
+
+def server_arguments(parser: argparse.ArgumentParser, default_port: int) -> argparse.ArgumentParser:
+    group = parser.add_argument_group("server")
+    group.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                       help="Interface to listen on. Default 127.0.0.1 (this machine only); 0.0.0.0 shares it on your network.")
+    group.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", default_port)))
+    group.add_argument("--share", action="store_true", help="Create a temporary public gradio.live link.")
+    group.add_argument("--auth", default=os.environ.get("MINICPMV_AUTH"), metavar="USER:PASSWORD",
+                       help="Require this login (recommended with --share or a non-local --host).")
+    group.add_argument("--max-file-size", default="50mb", help="Largest upload accepted, e.g. 20mb, 1gb.")
+    return parser
+
+
+def parse_auth(value: Optional[str]):
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise SystemExit("--auth must look like user:password")
+    return (user, password)
+
+
+def load_chat(args: argparse.Namespace):
+    """Build the ``MiniCPMVChat`` the options describe, or exit with the error's message (no traceback)."""
+    from .wrapper import MiniCPMVChat
+
+    try:
+        return MiniCPMVChat(args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision)
+    except MiniCPMVError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.device == "mps":
+        # Must be set before torch dispatches its first MPS op.
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+    return args

@@ -1,0 +1,79 @@
+"""Pieces both Gradio demos share: the settings panel, launching, ZeroGPU."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..presets import BEAM_SEARCH, PRESETS, SAMPLING
+from .strings import text
+
+log = logging.getLogger(__name__)
+
+SETTING_NAMES = ("decode_type", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams", "max_new_tokens", "system_prompt")
+
+
+@dataclass
+class SettingsPanel:
+    components: list  # in SETTING_NAMES order: event functions take them as parameters of those names
+
+
+def settings_panel(max_new_tokens: int = 1024, *, open: bool = False) -> SettingsPanel:
+    sampling, beam = PRESETS[SAMPLING], PRESETS[BEAM_SEARCH]
+    with gr.Accordion(text("settings"), open=open):
+        decode = gr.Radio([SAMPLING, BEAM_SEARCH], value=SAMPLING, label=text("decode_type"), info=text("decode_info"))
+        with gr.Row():
+            temperature = gr.Slider(0.0, 2.0, value=sampling["temperature"], step=0.05, label=text("temperature"))
+            top_p = gr.Slider(0.0, 1.0, value=sampling["top_p"], step=0.05, label=text("top_p"))
+            top_k = gr.Slider(0, 200, value=sampling["top_k"], step=1, label=text("top_k"))
+        with gr.Row():
+            repetition = gr.Slider(1.0, 3.0, value=sampling["repetition_penalty"], step=0.01, label=text("repetition_penalty"))
+            beams = gr.Slider(1, 8, value=beam["num_beams"], step=1, label=text("num_beams"), interactive=False)
+            budget = gr.Slider(1, 4096, value=max_new_tokens, step=1, label=text("max_new_tokens"))
+        system_prompt = gr.Textbox("", label=text("system_prompt"), lines=2)
+
+    def on_decode_change(mode: str):
+        # Each mode brings its own preset values; only the sliders that mode uses stay editable.
+        is_sampling = mode == SAMPLING
+        return (
+            gr.Slider(interactive=is_sampling),
+            gr.Slider(interactive=is_sampling),
+            gr.Slider(interactive=is_sampling),
+            gr.Slider(value=PRESETS[mode]["repetition_penalty"]),
+            gr.Slider(interactive=not is_sampling),
+        )
+
+    decode.change(on_decode_change, decode, [temperature, top_p, top_k, repetition, beams], queue=False, api_visibility="private")
+    return SettingsPanel([decode, temperature, top_p, top_k, repetition, beams, budget, system_prompt])
+
+
+def settings_kwargs(values: dict, exclude=()) -> dict:
+    """The settings panel's values as ``MiniCPMVChat.settings`` keywords."""
+    kwargs = {k: v for k, v in values.items() if k in SETTING_NAMES and k not in exclude}
+    kwargs["system_prompt"] = (kwargs.get("system_prompt") or "").strip() or None
+    return kwargs
+
+
+def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
+    from ..cli import parse_auth
+
+    demo.queue(default_concurrency_limit=concurrency)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=parse_auth(args.auth),
+        max_file_size=args.max_file_size,
+        show_error=False,
+    )
+
+
+def zero_gpu(function):
+    """On a Hugging Face ZeroGPU Space (the ``spaces`` package is present) the GPU is attached per call."""
+    try:
+        import spaces
+    except ImportError:
+        return function
+    return spaces.GPU(function)
