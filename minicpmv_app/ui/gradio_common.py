@@ -70,6 +70,21 @@ def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
     )
 
 
+def run(build_demo, *, default_model: str, default_port: int, description: str, argv=None) -> None:
+    """What a ``web_demo_*.py`` script does: parse options, load the model, build the UI, serve it."""
+    import argparse
+
+    from .. import cli
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.model_arguments(parser, default_model=default_model)
+    cli.server_arguments(parser, default_port=default_port)
+    args = cli.parse(parser, argv)
+    cli.setup_logging()
+    chat = cli.load_chat(args)
+    launch(build_demo(chat), args, concurrency=chat.backend.concurrency)
+
+
 def zero_gpu(function):
     """On a Hugging Face ZeroGPU Space (the ``spaces`` package is present) the GPU is attached per call."""
     try:

@@ -1,0 +1,74 @@
+"""Gradio apps launched in-process on a free loopback port, driven with gradio_client like a remote user."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from contextlib import contextmanager
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GenerateRecorder:
+    """Wraps ``model.generate`` of a native backend: records inputs, can force long answers."""
+
+    def __init__(self, model):
+        self.model = model
+        self.original = model.generate
+        self.calls = []
+        self.force_length = False
+        self.started = threading.Event()
+        model.generate = self
+
+    def __call__(self, *args, **kwargs):
+        if self.force_length:  # random weights may emit EOS at once; Stop tests need a long answer
+            kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
+        call = {"kwargs": kwargs}
+        self.calls.append(call)
+        self.started.set()
+        call["output"] = self.original(*args, **kwargs)
+        return call["output"]
+
+    def images_in_last_prompt(self, processor) -> int:
+        ids = self.calls[-1]["kwargs"]["input_ids"][0].tolist()
+        return ids.count(processor.tokenizer.convert_tokens_to_ids(processor.tokenizer.image_start_token))
+
+    def last_prompt(self, processor) -> str:
+        return processor.decode(self.calls[-1]["kwargs"]["input_ids"][0])
+
+    def restore(self):
+        self.model.generate = self.original
+
+
+@contextmanager
+def served(demo, concurrency=1):
+    from gradio_client import Client
+
+    port = free_port()
+    demo.queue(default_concurrency_limit=concurrency)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="5mb")
+    try:
+        yield f"http://127.0.0.1:{port}/", lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def ui_chat(tiny_folder):
+    """A model of its own for each UI module, so recorders never leak between modules."""
+    from minicpmv_app import MiniCPMVChat
+
+    return MiniCPMVChat(str(tiny_folder), device="cpu")
+
+
+@pytest.fixture
+def recorder(ui_chat):
+    rec = GenerateRecorder(ui_chat.backend.model)
+    yield rec
+    rec.restore()

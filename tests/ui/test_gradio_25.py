@@ -1,0 +1,77 @@
+"""web_demo_2.5 driven through gradio_client against the launched app (tiny model)."""
+
+import pytest
+from gradio_client import handle_file
+
+from minicpmv_app.ui.gradio_25 import build_demo
+from tests.ui.conftest import served
+
+SAMPLING = ("Sampling", 0.7, 0.8, 100, 1.05, 3, 16, "")
+BEAM = ("Beam Search", 0.7, 0.8, 100, 1.2, 2, 16, "")
+LONG = ("Sampling", 0.7, 0.8, 100, 1.05, 3, 80, "")
+
+
+@pytest.fixture(scope="module")
+def app(ui_chat):
+    with served(build_demo(ui_chat)) as (url, client):
+        yield client
+
+
+def ask(session, image, text, mode=SAMPLING):
+    session.predict(text, handle_file(str(image)) if image else None, api_name="/add_turn")
+    job = session.submit(*mode, api_name="/respond")
+    return job.result(), job.outputs()
+
+
+def roles(display):
+    return [b["role"] for b in display]
+
+
+def test_chat_about_one_image_with_streaming(app, image_file, recorder, ui_chat):
+    session = app()
+    image = image_file()
+    session.predict(handle_file(str(image)), api_name="/new_image")
+    final, outputs = ask(session, image, "What is this?", mode=LONG)
+    assert roles(final) == ["user", "user", "assistant"]
+    assert len(outputs) > 2
+    ask(session, image, "And the colour?")
+    assert recorder.images_in_last_prompt(ui_chat.backend.processor) == 1  # the image is sent once, first turn
+
+
+def test_beam_search_answers_whole_with_its_parameters(app, image_file, recorder):
+    session = app()
+    final, outputs = ask(session, image_file(), "Describe.", mode=BEAM)
+    sent = recorder.calls[-1]["kwargs"]
+    assert (sent["do_sample"], sent["num_beams"], sent["repetition_penalty"]) == (False, 2, 1.2)
+    answers = {"".join(p.get("text", "") for p in o[-1]["content"]) for o in outputs if o and o[-1]["role"] == "assistant"}
+    assert len(answers - {""}) == 1  # no partial answers along the way
+
+
+def test_new_image_starts_a_new_conversation(app, image_file, recorder, ui_chat):
+    session = app()
+    first = image_file((255, 0, 0), name="first.png")
+    ask(session, first, "About the first image")
+    second = image_file((0, 0, 255), name="second.png")
+    assert session.predict(handle_file(str(second)), api_name="/new_image") == []
+    ask(session, second, "About the second image")
+    prompt = recorder.last_prompt(ui_chat.backend.processor)
+    assert "first image" not in prompt
+    pixels = recorder.calls[-1]["kwargs"]["pixel_values"]
+    assert pixels[0, 2].mean() > pixels[0, 0].mean()  # blue channel dominates: the new image went in
+
+
+def test_regenerate_and_clear(app, image_file):
+    session = app()
+    ask(session, image_file(), "Hi")
+    assert roles(session.predict(api_name="/regenerate")) == ["user", "user"]
+    assert roles(session.submit(*SAMPLING, api_name="/regenerate_respond").result()) == ["user", "user", "assistant"]
+    display, question = session.predict(api_name="/clear")
+    assert display == [] and question == ""
+
+
+def test_empty_question_is_refused_without_breaking_the_chat(app):
+    session = app()
+    question, display = session.predict("   ", None, api_name="/add_turn")
+    assert display == []
+    final, _ = ask(session, None, "Text only works too.")
+    assert roles(final) == ["user", "assistant"]
