@@ -62,9 +62,9 @@ def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
                 chatbot = gr.Chatbot(label=text("chat_label"), height=520, buttons=["copy"], feedback_options=None)
                 question = gr.Textbox(placeholder=text("input_placeholder"), show_label=False, submit_btn=text("send"))
                 with gr.Row():
-                    stop_button = gr.Button(text("stop"), variant="stop")
-                    regen_button = gr.Button(text("regenerate"))
-                    clear_button = gr.Button(text("clear"))
+                    stop_button = gr.Button(text("stop"), variant="stop", elem_id="stop-button")
+                    regen_button = gr.Button(text("regenerate"), elem_id="regenerate-button")
+                    clear_button = gr.Button(text("clear"), elem_id="clear-button")
 
         image.change(new_image, [image, session], [chatbot, session], queue=False, api_name="new_image")
         question.submit(add_turn, [question, image, session], [question, chatbot, session], queue=False, api_name="add_turn").then(

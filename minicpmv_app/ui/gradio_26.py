@@ -101,9 +101,9 @@ def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
                 stop_btn=text("stop"),
             )
             with gr.Row():
-                stop_button = gr.Button(text("stop"), variant="stop")
-                regen_button = gr.Button(text("regenerate"))
-                clear_button = gr.Button(text("clear"))
+                stop_button = gr.Button(text("stop"), variant="stop", elem_id="stop-button")
+                regen_button = gr.Button(text("regenerate"), elem_id="regenerate-button")
+                clear_button = gr.Button(text("clear"), elem_id="clear-button")
             gr.Examples(examples(), inputs=box, label=text("examples"))
 
             box.submit(add_turn, [box, session], [box, chatbot, session], queue=False, api_name="add_turn").then(

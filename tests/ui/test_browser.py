@@ -1,0 +1,60 @@
+"""A real browser (Debian's chromium, driven by Playwright) against the launched 2.6 demo."""
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from minicpmv_app.ui.gradio_26 import build_demo
+from tests.ui.conftest import served
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield instance
+        instance.close()
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_upload_ask_watch_it_stream_and_stop(ui_chat, recorder, browser, tmp_path):
+    recorder.force_length = True  # a long answer, so there is something to stop
+    with served(build_demo(ui_chat)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(str(ASSETS / "chart.png"))
+        page.locator("textarea").first.fill("Which month had the highest sales?")
+        page.locator("textarea").first.press("Enter")
+
+        bot = page.locator('[data-testid="bot"]').last
+        wait_for(lambda: page.locator('[data-testid="bot"]').count() and len(bot.inner_text()) > 0)
+        first = len(bot.inner_text())
+        grown = wait_for(lambda: len(bot.inner_text()) > first and len(bot.inner_text()))
+        assert grown > first  # text arrives while the answer is generated
+
+        page.locator("#stop-button").click()
+        wait_for(lambda: recorder.calls and recorder.calls[-1].get("output") is not None, timeout=30)
+        produced = recorder.calls[-1]["output"].shape[1] - recorder.calls[-1]["kwargs"]["input_ids"].shape[1]
+        assert produced < 1024  # stopped well before the token budget
+        assert page.locator('[data-testid="user"] img').count() >= 1  # the uploaded image shows in the chat
+        page.screenshot(path=str(tmp_path / "gradio_26_stop.png"), full_page=True)
+        assert (tmp_path / "gradio_26_stop.png").stat().st_size > 10_000
