@@ -55,6 +55,7 @@ class ChatSession:
         self.display: list[dict] = []  # chat bubbles: what the person sees
         self.pending: Optional[PendingTurn] = None
         self.stop = threading.Event()
+        self.error_bubbles: set[int] = set()  # indices into display that hold an error, not an answer
 
     def __deepcopy__(self, memo) -> "ChatSession":
         # threading.Event cannot be copied; a copy gets its own.
@@ -62,6 +63,7 @@ class ChatSession:
         copy.messages = deepcopy(self.messages, memo)
         copy.display = deepcopy(self.display, memo)
         copy.pending = deepcopy(self.pending, memo)
+        copy.error_bubbles = set(self.error_bubbles)
         return copy
 
     # -- recording --------------------------------------------------------------------------
@@ -141,10 +143,10 @@ class ChatSession:
             return
         bubble = {"role": "assistant", "content": ""}
         self.display.append(bubble)
+        answer = ""
         try:
             generation = chat.settings(**settings)
             conversation = self.conversation(progress)
-            answer = ""
             for piece in chat.stream_conversation(conversation, generation, stop=self.stop):
                 answer += piece
                 bubble["content"] = answer
@@ -152,8 +154,14 @@ class ChatSession:
             self._finish(answer)
             if not answer and self.stop.is_set():
                 bubble["content"] = ui_text("stopped", lang)
+        except GeneratorExit:
+            # The UI stopped reading (Streamlit reruns on any click): keep what was produced.
+            self.stop.set()
+            self._finish(answer)
+            raise
         except Exception as exc:  # shown in the chat, never as a traceback page
             bubble["content"] = user_message(exc, lang)
+            self.error_bubbles.add(len(self.display) - 1)
         yield self.display
 
     def _finish(self, answer: str) -> None:
@@ -173,6 +181,7 @@ class ChatSession:
         self.stop = threading.Event()
         while self.display and self.display[-1]["role"] == "assistant":
             self.display.pop()
+            self.error_bubbles.discard(len(self.display))
         return True
 
     def request_stop(self) -> None:
@@ -182,4 +191,5 @@ class ChatSession:
         self.stop.set()  # a running answer stops too
         self.messages.clear()
         self.display.clear()
+        self.error_bubbles.clear()
         self.pending = None

@@ -42,6 +42,16 @@ EN = {
     "unexpected_error": "Something went wrong while answering ({kind}). The chat is still usable; try again or press Clear.",
     "nothing_to_regenerate": "There is no answer to regenerate yet.",
     "stopped": "(stopped)",
+    "title_streamlit": "MiniCPM-V: chat about text, images and video",
+    "mode": "Mode",
+    "mode_text": "Text",
+    "mode_single_image": "Single Image",
+    "mode_multi_image": "Multiple Images",
+    "mode_video": "Video",
+    "mode_help": "Attach files with the clip in the message box. Earlier turns, with their images, stay in the conversation.",
+    "chat_placeholder_text": "Ask anything…",
+    "chat_placeholder_media": "Ask about the attached file(s)…",
+    "loading_model": "Loading {model} (first start downloads it)…",
 }
 
 LANGUAGES = {"en": EN}

@@ -1,0 +1,38 @@
+"""Private temp files for uploads, named by us: a user-supplied file name never becomes a path."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+from .session import VIDEO_SUFFIXES
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+class UploadFolder:
+    """A per-session temp folder (mode 0700); removed on ``clear()`` and when the session object is collected."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="minicpmv-uploads-"))
+        self._count = 0
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def save(self, name: str, data: bytes) -> Path:
+        # Only the extension of the user's name is kept, and only a known one: decoders look at it.
+        suffix = Path(name or "").suffix.lower()
+        if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            suffix = ".bin"
+        self._count += 1
+        target = self.path / f"upload-{self._count:04d}{suffix}"
+        target.write_bytes(data)
+        return target
+
+    def clear(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def remove(self) -> None:
+        self._finalizer()
