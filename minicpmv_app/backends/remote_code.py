@@ -29,6 +29,9 @@ MODEL_CARD_TRANSFORMERS = {
     ("minicpmo", "2.6"): "4.51.0",
     ("minicpmv", "4.5"): "4.55.0",
 }
+# Upstream pins these to one device when it spreads a model over several GPUs: the vision tower's output,
+# the resampler and the token embeddings are combined in one tensor, and the LM head reads the embeddings.
+PINNED_MODULES = ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head")
 # Video as frames (MODEL_API.md): no image ids, few slices, a longer input budget.
 VIDEO_MAX_INP_LENGTH = 4352
 VIDEO_MANY_FRAMES = 16
@@ -65,12 +68,13 @@ class RemoteCodeBackend(Backend):
         self.placement = placement
         self._torch = torch
         try:
+            device_map = multi_gpu_device_map(folder, placement.dtype) if placement.multi_gpu else placement.device_map
             self.model = AutoModel.from_pretrained(
                 folder,
                 trust_remote_code=True,
                 dtype=placement.dtype,  # explicit: transformers 4.x and 5.x pick different defaults
                 attn_implementation="sdpa",
-                device_map=placement.device_map,
+                device_map=device_map,
             ).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
         except Exception as exc:
@@ -178,6 +182,44 @@ class RemoteCodeBackend(Backend):
             raise as_generation_error(exc) from exc
         finally:
             self._stop = None
+
+
+def multi_gpu_device_map(folder: Path, dtype, max_memory: Optional[dict] = None) -> dict:
+    """accelerate's balanced map over the visible GPUs, with ``PINNED_MODULES`` moved to the first one."""
+    from accelerate import infer_auto_device_map, init_empty_weights
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    with init_empty_weights():
+        skeleton = AutoModel.from_config(config, trust_remote_code=True, dtype=dtype)
+    device_map = infer_auto_device_map(
+        skeleton,
+        max_memory=max_memory,
+        no_split_module_classes=list(getattr(skeleton, "_no_split_modules", None) or []),
+        dtype=dtype,
+    )
+    return pin_modules(device_map, PINNED_MODULES, first_device(device_map))
+
+
+def first_device(device_map: dict):
+    gpus = [d for d in device_map.values() if isinstance(d, int)]
+    return min(gpus) if gpus else next(iter(device_map.values()))
+
+
+def pin_modules(device_map: dict, prefixes, device) -> dict:
+    """Put every module under each prefix on ``device``.
+
+    Loading looks a parameter up by its longest matching prefix, so finer entries under a pinned module are
+    dropped and the pinned name itself is added; a coarser entry above it (``"llm"``) keeps the rest.
+    """
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    pinned = {n: d for n, d in device_map.items() if not any(under(n, p) for p in prefixes)}
+    for prefix in prefixes:
+        if any(under(n, prefix) or under(prefix, n) for n in device_map if n):
+            pinned[prefix] = device
+    return pinned
 
 
 def _expand(part) -> list:

@@ -123,3 +123,25 @@ def test_broken_remote_code_says_which_transformers_to_use(legacy_folders, tmp_p
     code.write_text("raise ImportError('cannot import name LlamaFlashAttention2')\n" + code.read_text())
     with pytest.raises(ModelLoadError, match=r"transformers==4\.40\.0"):
         MiniCPMVChat(str(folder), device="cpu")
+
+
+def test_pinned_modules_move_to_the_first_gpu():
+    from minicpmv_app.backends.remote_code import pin_modules
+
+    spread = {"vpm.encoder.layers.0": 0, "vpm.encoder.layers.1": 1, "resampler": 1, "llm.model.embed_tokens": 1,
+              "llm.model.layers": 1, "llm.lm_head": 1}
+    pinned = pin_modules(spread, ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head"), 0)
+    assert pinned == {"vpm": 0, "resampler": 0, "llm.model.embed_tokens": 0, "llm.model.layers": 1, "llm.lm_head": 0}
+    coarse = pin_modules({"llm": 1, "vpm": 1}, ("vpm", "llm.lm_head"), 0)
+    assert coarse == {"llm": 1, "vpm": 0, "llm.lm_head": 0}  # longest prefix wins when loading
+
+
+def test_multi_gpu_map_of_a_remote_checkpoint(legacy_folders):
+    """accelerate balances the tiny legacy model over two (described) GPUs; the pinned parts share GPU 0."""
+    import torch
+
+    from minicpmv_app.backends.remote_code import multi_gpu_device_map
+
+    device_map = multi_gpu_device_map(legacy_folders["v26"], torch.float32, max_memory={0: 400_000, 1: 10_000_000, "cpu": 10**9})
+    assert set(device_map.values()) >= {0, 1}
+    assert device_map["llm.lm_head"] == 0
