@@ -23,6 +23,13 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     group.add_argument("--hub", default=os.environ.get("MINICPMV_HUB", "hf"), choices=["hf", "modelscope"],
                        help="Where to download model ids from.")
     group.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model.")
+    server = parser.add_argument_group("model server (instead of loading the model here)")
+    server.add_argument("--api-base", default=os.environ.get("MINICPMV_API_BASE"),
+                        help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, "
+                             "Ollama, transformers serve). --model is then ignored.")
+    server.add_argument("--api-key", default=os.environ.get("MINICPMV_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+    server.add_argument("--api-model", default=os.environ.get("MINICPMV_API_MODEL"),
+                        help="Model name on the server (default: the only one it lists).")
     return parser
 
 
@@ -47,12 +54,20 @@ def parse_auth(value: Optional[str]):
     return (user, password)
 
 
-def load_chat(args: argparse.Namespace):
-    """Build the ``MiniCPMVChat`` the options describe, or exit with the error's message (no traceback)."""
+def build_chat(args: argparse.Namespace):
+    """The ``MiniCPMVChat`` the options describe (raises ``MiniCPMVError``)."""
     from .wrapper import MiniCPMVChat
 
+    return MiniCPMVChat(
+        args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision,
+        api_base=args.api_base, api_key=args.api_key, api_model=args.api_model,
+    )
+
+
+def load_chat(args: argparse.Namespace):
+    """``build_chat``, or exit with the error's message (no traceback)."""
     try:
-        return MiniCPMVChat(args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision)
+        return build_chat(args)
     except MiniCPMVError as exc:
         raise SystemExit(f"error: {exc}") from None
 

@@ -37,7 +37,8 @@ class MiniCPMVChat:
     >>> chat_model.chat({"image": img2base64("cat.jpg"), "question": json.dumps(msgs)})
 
     ``model_path`` is a Hugging Face id, a ModelScope id (with ``hub="modelscope"``), a local folder, or
-    ``"tiny"`` (an offline toy checkpoint). ``backend`` lets a caller pass an already built backend.
+    ``"tiny"`` (an offline toy checkpoint). With ``api_base`` the model runs on an OpenAI-compatible server
+    instead (vLLM, SGLang, llama.cpp, Ollama, ``transformers serve``). ``backend`` passes a ready backend.
     """
 
     def __init__(
@@ -49,10 +50,17 @@ class MiniCPMVChat:
         hub: str = "hf",
         revision: Optional[str] = None,
         cache_dir: Optional[str] = None,
+        api_base: Optional[str] = None,
+        api_key: Optional[str] = None,
+        api_model: Optional[str] = None,
         backend: Optional[Backend] = None,
         strip_grounding: bool = True,
     ) -> None:
         self.model_path = model_path
+        if backend is None and api_base:
+            from .backends.openai_api import OpenAIBackend
+
+            backend = OpenAIBackend(api_base, api_key=api_key, model=api_model)
         if backend is None:
             place = choose_placement(device, dtype)
             folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)

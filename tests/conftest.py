@@ -71,3 +71,41 @@ def clip(tmp_path):
         return write_clip(tmp_path / name, seconds=seconds, fps=fps, size=size, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_folder):
+    """`transformers serve` running the tiny checkpoint on a loopback port: a real OpenAI-compatible server."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    executable = shutil.which("transformers", path=os.path.dirname(sys.executable)) or shutil.which("transformers")
+    if not executable:
+        pytest.skip("transformers CLI not found (pip install 'transformers[serving]')")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    process = subprocess.Popen(
+        [executable, "serve", str(tiny_folder), "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail("transformers serve did not start: " + (process.stdout.read() or "")[-2000:])
+            time.sleep(0.5)
+    yield {"api_base": f"http://127.0.0.1:{port}/v1", "model": str(tiny_folder)}
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()

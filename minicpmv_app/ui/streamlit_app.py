@@ -35,10 +35,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 @st.cache_resource(show_spinner=False)
-def load_model(model: str, device: str, dtype: str, hub: str, revision: Optional[str]):
-    from ..wrapper import MiniCPMVChat
+def load_model(options: tuple):
+    """One model per process, shared by every session; ``options`` is ``model_options(args)`` (hashable)."""
+    return cli.build_chat(argparse.Namespace(**dict(options)))
 
-    return MiniCPMVChat(model, device=device, dtype=dtype, hub=hub, revision=revision)
+
+def model_options(args: argparse.Namespace) -> tuple:
+    return tuple(sorted(vars(args).items()))
 
 
 def session_state() -> tuple[ChatSession, UploadFolder]:
@@ -109,7 +112,7 @@ def main() -> None:
     st.title(text("title_streamlit"))
     with st.spinner(text("loading_model", model=args.model)):
         try:
-            chat = load_model(args.model, args.device, args.dtype, args.hub, args.revision)
+            chat = load_model(model_options(args))
         except Exception as exc:  # a model that cannot load is one message, not a traceback
             st.error(str(exc))
             st.stop()

@@ -76,3 +76,18 @@ def test_a_missing_model_is_one_clear_line_not_a_traceback(cache_dir, tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "--model tiny" in result.stderr
+
+
+def test_demo_script_in_front_of_a_model_server(tiny_server, cache_dir):
+    from gradio_client import Client
+
+    process, port = start("web_demo_2.6.py", cache_dir, "--api-base", tiny_server["api_base"], "--api-model", tiny_server["model"])
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict({"text": "hello server", "files": []}, api_name="/add_turn")
+        final = client.submit("Sampling", 0.7, 0.8, 100, 1.05, 3, 8, "", api_name="/respond").result()
+        assert final[-1]["role"] == "assistant"
+        assert not "".join(p.get("text", "") for p in final[-1]["content"]).startswith("⚠️")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -30,9 +30,9 @@ def app(tiny_folder, monkeypatch):
 
 @pytest.fixture
 def recorder(app, tiny_folder):
-    from minicpmv_app.ui.streamlit_app import load_model
+    from minicpmv_app.ui.streamlit_app import load_model, model_options, parse_args
 
-    chat = load_model(str(tiny_folder), "cpu", "auto", "hf", None)  # the process-wide cached model
+    chat = load_model(model_options(parse_args()))  # the process-wide cached model, same options as the app's run
     rec = GenerateRecorder(chat.backend.model)
     rec.processor = chat.backend.processor
     yield rec

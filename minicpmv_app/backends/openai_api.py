@@ -1,0 +1,228 @@
+"""A model served elsewhere, over the OpenAI chat-completions API: vLLM, SGLang, llama.cpp, Ollama,
+``transformers serve``. The UIs stay the same; the server batches many users at once.
+
+Images go as ``image_url`` data URLs; video as its sampled frames (or one ``video_url`` for servers that take
+it, e.g. vLLM). Answers stream over SSE. Decoding fields outside OpenAI's own (``top_k``,
+``repetition_penalty``) are sent where the server accepts them and dropped, once and for good, where it
+rejects them (``transformers serve`` does; Ollama ignores them).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import threading
+from typing import Any, Iterator, Optional
+
+from PIL import Image
+
+from ..errors import GenerationError, InvalidInputError, ModelLoadError
+from ..media.video import Video
+from ..messages import Conversation
+from ..presets import GenerationSettings
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+EXTRA_FIELDS = ("top_k", "repetition_penalty")
+DEFAULT_CONCURRENCY = 16
+VIDEO_MODES = ("frames", "video_url")
+
+
+def data_url(image: Image.Image, quality: int = 95) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def video_data_url(video: Video) -> str:
+    """The sampled frames re-encoded as a short MP4 (1 frame per sample), for servers that take ``video_url``."""
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=max(1, round(video.sample_fps)))
+        width, height = video.frames[0].size
+        stream.width, stream.height = width - width % 2, height - height % 2
+        stream.pix_fmt = "yuv420p"
+        for frame in video.frames:
+            array = np.asarray(frame.convert("RGB").resize((stream.width, stream.height)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return "data:video/mp4;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(
+        self,
+        api_base: str,
+        *,
+        api_key: Optional[str] = None,
+        model: Optional[str] = None,
+        timeout: float = 600.0,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        video_mode: str = "frames",
+    ) -> None:
+        from openai import OpenAI
+
+        if video_mode not in VIDEO_MODES:
+            raise InvalidInputError(f"video_mode must be one of {VIDEO_MODES}.")
+        self.api_base = api_base.rstrip("/")
+        # max_retries=0: a retry would hide an unreachable server behind minutes of waiting.
+        self.client = OpenAI(base_url=self.api_base, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
+        self.concurrency = max(1, concurrency)
+        self.video_mode = video_mode
+        self.model = model or self._only_model()
+        self._send_extras = True
+        self.last_usage = None
+
+    def describe(self) -> str:
+        return f"{self.model} served at {self.api_base}"
+
+    def _only_model(self) -> str:
+        import openai
+
+        try:
+            models = [m.id for m in self.client.models.list()]
+        except openai.APIConnectionError as exc:
+            raise ModelLoadError(self._unreachable()) from exc
+        except openai.APIError as exc:
+            raise ModelLoadError(
+                f"The server at {self.api_base} did not list its models ({exc}); pass --api-model with the served name."
+            ) from exc
+        if len(models) != 1:
+            raise ModelLoadError(
+                f"The server at {self.api_base} serves {len(models)} models ({', '.join(models) or 'none'}); "
+                "choose one with --api-model."
+            )
+        return models[0]
+
+    def _unreachable(self) -> str:
+        return (
+            f"Cannot reach the model server at {self.api_base}: is it running, and is the URL right (it usually ends "
+            "in /v1)? See 'Serving at scale' in the README for the start commands."
+        )
+
+    # -- request building ---------------------------------------------------------------------
+    def request_messages(self, conversation: Conversation) -> list[dict]:
+        messages: list[dict] = []
+        if conversation.system_prompt:
+            messages.append({"role": "system", "content": conversation.system_prompt})
+        for message in conversation.messages:
+            if message.role == "assistant":
+                messages.append({"role": "assistant", "content": message.text})
+                continue
+            content: list[dict] = []
+            for part in message.parts:
+                if isinstance(part, str):
+                    content.append({"type": "text", "text": part})
+                elif isinstance(part, Video):
+                    content += self._video_parts(part)
+                else:
+                    content.append({"type": "image_url", "image_url": {"url": data_url(part)}})
+            messages.append({"role": "user", "content": content})
+        return messages
+
+    def _video_parts(self, video: Video) -> list[dict]:
+        if self.video_mode == "video_url":
+            return [{"type": "video_url", "video_url": {"url": video_data_url(video)}}]
+        return [{"type": "image_url", "image_url": {"url": data_url(frame)}} for frame in video.frames]
+
+    def request_body(self, conversation: Conversation, settings: GenerationSettings) -> dict[str, Any]:
+        params = dict(settings.params)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.request_messages(conversation),
+            "max_tokens": settings.max_new_tokens,
+            "stream": True,
+        }
+        if settings.sampling:
+            body["temperature"] = params.get("temperature", 0.7)
+            body["top_p"] = params.get("top_p", 0.8)
+        else:
+            # Chat-completion servers have no beam search: the closest is greedy decoding.
+            body["temperature"] = 0.0
+        extras = {k: params[k] for k in EXTRA_FIELDS if k in params}
+        if extras and self._send_extras:
+            body["extra_body"] = extras
+        return body
+
+    # -- generation ------------------------------------------------------------------------------
+    def generate(
+        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
+    ) -> Iterator[str]:
+        import httpx
+        import openai
+
+        body = self.request_body(conversation, settings)
+        stream = self._open(body)
+        received = False
+        try:
+            for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    self.last_usage = chunk.usage
+                if stop is not None and stop.is_set():
+                    break  # closing the stream below tells the server to stop generating
+                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                    received = True
+                    yield chunk.choices[0].delta.content
+        except (openai.APIError, httpx.HTTPError) as exc:  # transport errors mid-stream come from httpx itself
+            raise GenerationError(
+                "The connection to the model server dropped " + ("mid-answer" if received else "before the answer")
+                + f" ({type(exc).__name__}). Ask again."
+            ) from exc
+        finally:
+            stream.close()
+
+    def _open(self, body: dict):
+        import openai
+
+        try:
+            return self.client.chat.completions.create(**body)
+        except openai.APITimeoutError as exc:
+            raise GenerationError(f"The model server at {self.api_base} did not answer in time. Try again, or raise --api-timeout.") from exc
+        except openai.APIConnectionError as exc:
+            raise GenerationError(self._unreachable()) from exc
+        except openai.AuthenticationError as exc:
+            raise GenerationError(f"The server at {self.api_base} refused the API key: check --api-key.") from exc
+        except openai.NotFoundError as exc:
+            raise GenerationError(f"The server at {self.api_base} has no model {self.model!r}: check --api-model.") from exc
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            detail = _detail(exc)
+            if "extra_body" in body and any(field in detail for field in EXTRA_FIELDS):
+                log.warning("%s rejects %s; sending only standard fields from now on.", self.api_base, ", ".join(EXTRA_FIELDS))
+                self._send_extras = False
+                retry = {k: v for k, v in body.items() if k != "extra_body"}
+                return self._open(retry)
+            raise GenerationError(_rejected(self.api_base, self.model, body, detail)) from exc
+        except openai.APIStatusError as exc:
+            raise GenerationError(f"The model server at {self.api_base} failed ({exc.status_code}: {_detail(exc)[:200]}).") from exc
+
+
+def _detail(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("message") or body.get("error") or body)
+    return str(exc)
+
+
+def _rejected(api_base: str, model: str, body: dict, detail: str) -> str:
+    has_media = any(
+        isinstance(m.get("content"), list) and any(p.get("type") != "text" for p in m["content"]) for m in body["messages"]
+    )
+    hint = (
+        " If it is about images, the served model has no vision support: serve a MiniCPM-V checkpoint "
+        "(llama.cpp needs --mmproj)."
+        if has_media
+        else ""
+    )
+    return (
+        f"The model server at {api_base} rejected the request for {model!r} ({detail[:300]}). "
+        f"Check --api-model.{hint}"
+    )

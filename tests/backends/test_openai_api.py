@@ -1,0 +1,196 @@
+"""The OpenAI-compatible backend against `transformers serve` running the tiny checkpoint (a real server),
+and against small loopback servers that fail in the ways real ones do."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from chat import MiniCPMVChat, img2base64
+from minicpmv_app.backends.openai_api import OpenAIBackend
+from minicpmv_app.errors import GenerationError, ModelLoadError
+from minicpmv_app.media.video import load_video
+from minicpmv_app.messages import Conversation, Message
+
+
+@pytest.fixture(scope="module")
+def served_chat(tiny_server):
+    return MiniCPMVChat(api_base=tiny_server["api_base"], api_model=tiny_server["model"])
+
+
+def ask(text, image=None):
+    return {"image": image, "question": json.dumps([{"role": "user", "content": text}])}
+
+
+def test_upstream_call_through_the_server(served_chat, image_file):
+    answer = served_chat.chat(ask("What is in the image?", img2base64(image_file())), max_new_tokens=8)
+    assert isinstance(answer, str) and answer
+    assert served_chat.backend.last_usage.completion_tokens <= 8
+
+
+def test_stream_arrives_in_pieces(served_chat):
+    pieces = list(served_chat.stream(ask("Tell me a story."), max_new_tokens=40))
+    assert len(pieces) > 1
+
+
+def test_images_reach_the_server(served_chat, image_file):
+    served_chat.chat(ask("One image", img2base64(image_file())), max_new_tokens=2)
+    one = served_chat.backend.last_usage.prompt_tokens
+    msgs = [{"role": "user", "content": [{"type": "image", "pairs": img2base64(image_file(name="a.png"))},
+                                         {"type": "image", "pairs": img2base64(image_file(name="b.png"))}, "One image"]}]
+    served_chat.chat({"question": json.dumps(msgs)}, max_new_tokens=2)
+    two = served_chat.backend.last_usage.prompt_tokens
+    served_chat.chat(ask("One image"), max_new_tokens=2)
+    text_only = served_chat.backend.last_usage.prompt_tokens
+    assert text_only < one < two
+
+
+def test_multi_turn_history_is_sent(served_chat):
+    msgs = [{"role": "user", "content": "hello"}]
+    first = served_chat.chat({"question": json.dumps(msgs)}, max_new_tokens=4)
+    short = served_chat.backend.last_usage.prompt_tokens
+    msgs += [{"role": "assistant", "content": first}, {"role": "user", "content": "and more"}]
+    served_chat.chat({"question": json.dumps(msgs)}, max_new_tokens=4)
+    assert served_chat.backend.last_usage.prompt_tokens > short
+
+
+def test_video_goes_as_frames(served_chat, clip):
+    video = load_video(clip(seconds=3, fps=5))
+    body = served_chat.backend.request_body(Conversation([Message("user", [video, "What happens?"])]), served_chat.settings())
+    parts = body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url"] * 3 + ["text"]
+    answer = "".join(served_chat.stream_conversation(Conversation([Message("user", [video, "What happens?"])]), served_chat.settings(max_new_tokens=3)))
+    assert isinstance(answer, str)
+
+
+def test_presets_map_to_the_request_and_rejected_extras_are_dropped(served_chat, tiny_server):
+    body = served_chat.backend.request_body(Conversation([Message("user", ["hi"])]), served_chat.settings(temperature=0.3, top_k=7))
+    assert (body["temperature"], body["top_p"]) == (0.3, 0.8)
+    beam = served_chat.backend.request_body(Conversation([Message("user", ["hi"])]), served_chat.settings(decode_type="Beam Search"))
+    assert beam["temperature"] == 0.0 and "top_p" not in beam
+    # transformers serve refuses top_k/repetition_penalty: the first request retries without them.
+    fresh = MiniCPMVChat(api_base=tiny_server["api_base"], api_model=tiny_server["model"])
+    assert "extra_body" in fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
+    assert isinstance(fresh.chat(ask("hi"), max_new_tokens=2, top_k=7), str)
+    assert "extra_body" not in fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
+
+
+def test_gradio_demo_on_top_of_the_server(served_chat):
+    from minicpmv_app.ui.gradio_26 import build_demo
+    from tests.ui.conftest import served
+
+    with served(build_demo(served_chat), concurrency=served_chat.backend.concurrency) as (_, client):
+        session = client()
+        session.predict({"text": "Hello server", "files": []}, api_name="/add_turn")
+        final = session.submit("Sampling", 0.7, 0.8, 100, 1.05, 3, 8, "", api_name="/respond").result()
+        assert final[-1]["role"] == "assistant"
+        assert not "".join(p.get("text", "") for p in final[-1]["content"]).startswith("⚠️")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_server_is_a_clear_error():
+    port = free_port()  # nothing listens there
+    with pytest.raises(ModelLoadError, match="is it running"):
+        MiniCPMVChat(api_base=f"http://127.0.0.1:{port}/v1")
+    chat = MiniCPMVChat(api_base=f"http://127.0.0.1:{port}/v1", api_model="m")
+    with pytest.raises(GenerationError, match="is it running"):
+        chat.chat(ask("hi"))
+
+
+def test_wrong_model_name(tiny_server):
+    chat = MiniCPMVChat(api_base=tiny_server["api_base"], api_model="no/such-model")
+    with pytest.raises(GenerationError, match="--api-model"):
+        chat.chat(ask("hi"), max_new_tokens=2)
+
+
+class FlakyServer:
+    """A loopback OpenAI-style server that misbehaves on purpose: 500s, or a stream cut mid-answer."""
+
+    def __init__(self, mode):
+        outer = self
+        self.mode = mode
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._json(200, {"object": "list", "data": [{"id": "flaky", "object": "model"}]})
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.mode == "500":
+                    return self._json(500, {"error": {"message": "CUDA out of memory"}})
+                if outer.mode == "slow":
+                    time.sleep(3)
+                    return self._json(200, {})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", "100000")  # promises more than it sends
+                self.end_headers()
+                for word in ("Hello", " there"):
+                    chunk = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "flaky",
+                             "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-answer
+
+            def _json(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def flaky():
+    servers = []
+
+    def make(mode):
+        servers.append(FlakyServer(mode))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def test_server_error_is_reported(flaky):
+    chat = MiniCPMVChat(api_base=flaky("500").url)
+    assert chat.backend.model == "flaky"  # the only listed model is picked
+    with pytest.raises(GenerationError, match="out of memory"):
+        chat.chat(ask("hi"))
+
+
+def test_dropped_stream_keeps_what_arrived_and_says_so(flaky):
+    from minicpmv_app.ui.session import ChatSession
+
+    chat = MiniCPMVChat(api_base=flaky("drop").url)
+    session = ChatSession()
+    session.add_user_turn("hi")
+    display = list(session.stream_answer(chat, {"max_new_tokens": 10}))[-1]
+    assert "dropped mid-answer" in display[-1]["content"]
+    assert session.messages == [] and session.pending is not None  # history stays well formed; Regenerate retries
+
+
+def test_timeout(flaky):
+    chat = MiniCPMVChat(backend=OpenAIBackend(flaky("slow").url, model="flaky", timeout=0.5))
+    with pytest.raises(GenerationError, match="in time"):
+        chat.chat(ask("hi"))
