@@ -7,6 +7,7 @@ signature, not from its name, so a renamed folder or a fine-tune works the same.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..devices import Placement
+from . import remote_compat as compat
 from ..errors import ModelLoadError, UnsupportedFeatureError
 from ..media.video import frames_as_images
 from ..messages import Conversation
@@ -47,6 +49,7 @@ class ChatFlavour:
     can_stream: bool
     system_prompt: bool
     video_options: bool  # accepts use_image_id / max_slice_nums
+    needs_image: bool = False  # 2.5's own code fails on a text-only turn (IndexError in its processor)
 
 
 def detect_flavour(chat_method) -> ChatFlavour:
@@ -55,7 +58,7 @@ def detect_flavour(chat_method) -> ChatFlavour:
         return ChatFlavour("1.0/2.0", False, True, False, False, False)
     if "max_slice_nums" in params or "use_image_id" in params:
         return ChatFlavour("2.6+", True, False, "stream" in params, "system_prompt" in params, True)
-    return ChatFlavour("2.5", False, False, "stream" in params, "system_prompt" in params, False)
+    return ChatFlavour("2.5", False, False, "stream" in params, "system_prompt" in params, False, needs_image=True)
 
 
 class RemoteCodeBackend(Backend):
@@ -63,20 +66,24 @@ class RemoteCodeBackend(Backend):
 
     def __init__(self, folder: Path, placement: Placement, config: dict):
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
         self.placement = placement
         self._torch = torch
         try:
-            device_map = multi_gpu_device_map(folder, placement.dtype) if placement.multi_gpu else placement.device_map
-            self.model = AutoModel.from_pretrained(
+            # The remote classes are resolved first and fixed for today's torch/transformers (remote_compat).
+            model_class = compat.fix_model_class(compat.resolve_class(config["auto_map"]["AutoModel"], folder))
+            device_map = (
+                multi_gpu_device_map(model_class, folder, placement.dtype) if placement.multi_gpu else placement.device_map
+            )
+            self.model = model_class.from_pretrained(
                 folder,
                 trust_remote_code=True,
                 dtype=placement.dtype,  # explicit: transformers 4.x and 5.x pick different defaults
                 attn_implementation="sdpa",
                 device_map=device_map,
             ).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+            compat.rebuild_buffers(self.model)
+            self.tokenizer = load_tokenizer(folder)
         except Exception as exc:
             raise ModelLoadError(_load_failure(folder, config, exc)) from exc
         if not callable(getattr(self.model, "chat", None)):
@@ -126,6 +133,10 @@ class RemoteCodeBackend(Backend):
             if len(images) > 1:
                 raise UnsupportedFeatureError(
                     f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask about another image, or use MiniCPM-V 2.6 or newer."
+                )
+            if flavour.needs_image and not images:
+                raise UnsupportedFeatureError(
+                    f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first."
                 )
             msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
             image = images[0] if images else None
@@ -184,14 +195,25 @@ class RemoteCodeBackend(Backend):
             self._stop = None
 
 
-def multi_gpu_device_map(folder: Path, dtype, max_memory: Optional[dict] = None) -> dict:
+def load_tokenizer(folder: Path):
+    """The checkpoint's tokenizer; a remote tokenizer class is resolved and fixed first."""
+    from transformers import AutoTokenizer
+
+    config_file = folder / "tokenizer_config.json"
+    settings = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    reference = (settings.get("auto_map") or {}).get("AutoTokenizer")
+    if reference:
+        return compat.fix_tokenizer_class(compat.resolve_class(reference, folder)).from_pretrained(folder, trust_remote_code=True)
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+
+
+def multi_gpu_device_map(model_class, folder: Path, dtype, max_memory: Optional[dict] = None) -> dict:
     """accelerate's balanced map over the visible GPUs, with ``PINNED_MODULES`` moved to the first one."""
     from accelerate import infer_auto_device_map, init_empty_weights
-    from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    config = model_class.config_class.from_pretrained(folder)
     with init_empty_weights():
-        skeleton = AutoModel.from_config(config, trust_remote_code=True, dtype=dtype)
+        skeleton = model_class._from_config(config, dtype=dtype)
     device_map = infer_auto_device_map(
         skeleton,
         max_memory=max_memory,

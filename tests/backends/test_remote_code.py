@@ -74,11 +74,12 @@ def test_v26_gets_images_inside_content(legacy_chats, image_file):
 
 
 @pytest.mark.parametrize("flavour", ["v25", "v26"])
-def test_sampling_streams_and_beam_search_does_not(legacy_chats, flavour):
+def test_sampling_streams_and_beam_search_does_not(legacy_chats, flavour, image_file):
     chat = legacy_chats[flavour]
-    pieces = list(chat.stream(ask("Tell me a story."), max_new_tokens=30))
+    request = ask("Tell me a story.", img2base64(image_file()))
+    pieces = list(chat.stream(request, max_new_tokens=30))
     assert last_call(chat)["stream"] is True and len(pieces) >= 1
-    beam = list(chat.stream(ask("Tell me a story."), decode_type="Beam Search", num_beams=2, max_new_tokens=8))
+    beam = list(chat.stream(request, decode_type="Beam Search", num_beams=2, max_new_tokens=8))
     call = last_call(chat)
     assert call["stream"] is False and len(beam) <= 1
     assert call["generate"]["num_beams"] == 2 and "top_p" not in call["generate"]
@@ -136,12 +137,13 @@ def test_pinned_modules_move_to_the_first_gpu():
     assert coarse == {"llm": 1, "vpm": 0, "llm.lm_head": 0}  # longest prefix wins when loading
 
 
-def test_multi_gpu_map_of_a_remote_checkpoint(legacy_folders):
+def test_multi_gpu_map_of_a_remote_checkpoint(legacy_folders, legacy_chats):
     """accelerate balances the tiny legacy model over two (described) GPUs; the pinned parts share GPU 0."""
     import torch
 
     from minicpmv_app.backends.remote_code import multi_gpu_device_map
 
-    device_map = multi_gpu_device_map(legacy_folders["v26"], torch.float32, max_memory={0: 400_000, 1: 10_000_000, "cpu": 10**9})
+    model_class = type(legacy_chats["v26"].backend.model)
+    device_map = multi_gpu_device_map(model_class, legacy_folders["v26"], torch.float32, max_memory={0: 400_000, 1: 10_000_000, "cpu": 10**9})
     assert set(device_map.values()) >= {0, 1}
     assert device_map["llm.lm_head"] == 0
