@@ -30,6 +30,7 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     server.add_argument("--api-key", default=os.environ.get("MINICPMV_API_KEY") or os.environ.get("OPENAI_API_KEY"))
     server.add_argument("--api-model", default=os.environ.get("MINICPMV_API_MODEL"),
                         help="Model name on the server (default: the only one it lists).")
+    server.add_argument("--api-timeout", type=float, default=600.0, help="Seconds to wait for the server.")
     return parser
 
 
@@ -42,7 +43,13 @@ def server_arguments(parser: argparse.ArgumentParser, default_port: int) -> argp
     group.add_argument("--auth", default=os.environ.get("MINICPMV_AUTH"), metavar="USER:PASSWORD",
                        help="Require this login (recommended with --share or a non-local --host).")
     group.add_argument("--max-file-size", default="50mb", help="Largest upload accepted, e.g. 20mb, 1gb.")
+    language_argument(group)
     return parser
+
+
+def language_argument(group) -> None:
+    group.add_argument("--lang", default=os.environ.get("MINICPMV_LANG") or None, choices=["en", "zh"],
+                       help="Interface language. Default: the browser's (English or 简体中文).")
 
 
 def parse_auth(value: Optional[str]):
@@ -60,7 +67,7 @@ def build_chat(args: argparse.Namespace):
 
     return MiniCPMVChat(
         args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision,
-        api_base=args.api_base, api_key=args.api_key, api_model=args.api_model,
+        api_base=args.api_base, api_key=args.api_key, api_model=args.api_model, api_timeout=args.api_timeout,
     )
 
 

@@ -5,7 +5,16 @@ UIs catch ``MiniCPMVError`` and show ``str(exc)``; anything else is a bug.
 
 
 class MiniCPMVError(Exception):
-    """Base class for every error this package raises on purpose."""
+    """Base class for every error this package raises on purpose.
+
+    ``key`` and ``params`` name the message for the UIs, which show it in the user's language
+    (``minicpmv_app/ui/locales``); the Python API keeps the English text.
+    """
+
+    def __init__(self, message: str = "", *, key: str | None = None, **params):
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 class InvalidInputError(MiniCPMVError, ValueError):

@@ -121,16 +121,18 @@ def validate(conversation: Conversation) -> Conversation:
             raise InvalidInputError("User and assistant messages must alternate.")
     last = messages[-1]
     if not last.text.strip() and not last.images and not last.videos:
-        raise InvalidInputError("The message is empty: type a question or add an image.")
+        raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
     total = sum(len(m.text) for m in messages) + len(conversation.system_prompt)
     if total > MAX_TEXT_CHARS:
         raise InvalidInputError(
             f"The conversation is too long ({total:,} characters; the limit is {MAX_TEXT_CHARS:,}). "
-            "Shorten the message or clear the chat."
+            "Shorten the message or clear the chat.",
+            key="conversation_too_long", total=f"{total:,}", limit=f"{MAX_TEXT_CHARS:,}",
         )
     if len(conversation.images) > MAX_IMAGES:
         raise InvalidInputError(
-            f"Too many images ({len(conversation.images)}; the limit is {MAX_IMAGES}). Remove some or clear the chat."
+            f"Too many images ({len(conversation.images)}; the limit is {MAX_IMAGES}). Remove some or clear the chat.",
+            key="too_many_images", count=len(conversation.images), limit=MAX_IMAGES,
         )
     return conversation
 

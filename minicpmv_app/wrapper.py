@@ -53,6 +53,7 @@ class MiniCPMVChat:
         api_base: Optional[str] = None,
         api_key: Optional[str] = None,
         api_model: Optional[str] = None,
+        api_timeout: float = 600.0,
         backend: Optional[Backend] = None,
         strip_grounding: bool = True,
     ) -> None:
@@ -60,7 +61,7 @@ class MiniCPMVChat:
         if backend is None and api_base:
             from .backends.openai_api import OpenAIBackend
 
-            backend = OpenAIBackend(api_base, api_key=api_key, model=api_model)
+            backend = OpenAIBackend(api_base, api_key=api_key, model=api_model, timeout=api_timeout)
         if backend is None:
             place = choose_placement(device, dtype)
             folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)

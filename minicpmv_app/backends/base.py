@@ -88,9 +88,12 @@ def as_generation_error(exc: BaseException) -> MiniCPMVError:
     if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
         error = GenerationError(
             "The model ran out of memory on this answer. Use fewer or smaller images, fewer video frames, "
-            "a lower max new tokens, or an int4 checkpoint."
+            "a lower max new tokens, or an int4 checkpoint.",
+            key="out_of_memory",
         )
     else:
-        error = GenerationError(f"The model failed while answering ({type(exc).__name__}: {text[:300]}).")
+        error = GenerationError(
+            f"The model failed while answering ({type(exc).__name__}: {text[:300]}).", key="model_failed", kind=type(exc).__name__
+        )
     error.__cause__ = exc
     return error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from ..devices import Placement
 from ..errors import ModelLoadError
@@ -46,33 +46,7 @@ class NativeBackend(Backend):
 
     def model_inputs(self, conversation: Conversation):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""
-        messages = [
-            {"role": m.role, "content": [_template_part(p) for p in m.parts]} for m in conversation.messages
-        ]
-        if conversation.system_prompt:
-            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": conversation.system_prompt}]})
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        images = conversation.images
-        videos = conversation.videos
-        options: dict[str, Any] = dict(VIDEO_OPTIONS if videos else IMAGE_OPTIONS)
-        if videos:
-            from transformers.video_utils import VideoMetadata
-
-            options["videos"] = [v.frames for v in videos]
-            options["video_metadata"] = [
-                VideoMetadata(
-                    total_num_frames=len(v.frames),
-                    fps=v.sample_fps,
-                    duration=v.duration,
-                    width=v.frames[0].width,
-                    height=v.frames[0].height,
-                    frames_indices=list(range(len(v.frames))),
-                )
-                for v in videos
-            ]
-            options["do_sample_frames"] = False  # frames are already sampled by media.video
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
-        return inputs.to(self.model.device)
+        return build_inputs(self.processor, [conversation]).to(self.model.device)
 
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
@@ -99,6 +73,37 @@ class NativeBackend(Backend):
                 self.model.generate(**inputs, **kwargs, streamer=streamer)
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
+
+
+def build_inputs(processor, conversations: Sequence[Conversation], *, add_generation_prompt: bool = True):
+    """Processor inputs for a batch of conversations (all with video, or none): the chat template's text,
+    the images, and the app's own sampled video frames with their metadata. Training uses this too."""
+    texts, images, videos = [], [], []
+    for conversation in conversations:
+        messages = [{"role": m.role, "content": [_template_part(p) for p in m.parts]} for m in conversation.messages]
+        if conversation.system_prompt:
+            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": conversation.system_prompt}]})
+        texts.append(processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False))
+        images += conversation.images
+        videos += conversation.videos
+    options: dict[str, Any] = dict(VIDEO_OPTIONS if videos else IMAGE_OPTIONS)
+    if videos:
+        from transformers.video_utils import VideoMetadata
+
+        options["videos"] = [v.frames for v in videos]
+        options["video_metadata"] = [
+            VideoMetadata(
+                total_num_frames=len(v.frames),
+                fps=v.sample_fps,
+                duration=v.duration,
+                width=v.frames[0].width,
+                height=v.frames[0].height,
+                frames_indices=list(range(len(v.frames))),
+            )
+            for v in videos
+        ]
+        options["do_sample_frames"] = False  # frames are already sampled by media.video
+    return processor(text=texts, images=images or None, return_tensors="pt", **options)
 
 
 def _template_part(part) -> dict:

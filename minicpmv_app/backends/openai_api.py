@@ -175,7 +175,8 @@ class OpenAIBackend(Backend):
         except (openai.APIError, httpx.HTTPError) as exc:  # transport errors mid-stream come from httpx itself
             raise GenerationError(
                 "The connection to the model server dropped " + ("mid-answer" if received else "before the answer")
-                + f" ({type(exc).__name__}). Ask again."
+                + f" ({type(exc).__name__}). Ask again.",
+                key="server_dropped",
             ) from exc
         finally:
             stream.close()
@@ -186,13 +187,18 @@ class OpenAIBackend(Backend):
         try:
             return self.client.chat.completions.create(**body)
         except openai.APITimeoutError as exc:
-            raise GenerationError(f"The model server at {self.api_base} did not answer in time. Try again, or raise --api-timeout.") from exc
+            raise GenerationError(
+                f"The model server at {self.api_base} did not answer in time. Try again, or raise --api-timeout.",
+                key="server_timeout",
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise GenerationError(self._unreachable()) from exc
+            raise GenerationError(self._unreachable(), key="server_unreachable", url=self.api_base) from exc
         except openai.AuthenticationError as exc:
-            raise GenerationError(f"The server at {self.api_base} refused the API key: check --api-key.") from exc
+            raise GenerationError(f"The server at {self.api_base} refused the API key: check --api-key.", key="server_auth") from exc
         except openai.NotFoundError as exc:
-            raise GenerationError(f"The server at {self.api_base} has no model {self.model!r}: check --api-model.") from exc
+            raise GenerationError(
+                f"The server at {self.api_base} has no model {self.model!r}: check --api-model.", key="server_no_model"
+            ) from exc
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             detail = _detail(exc)
             if "extra_body" in body and any(field in detail for field in EXTRA_FIELDS):
@@ -200,9 +206,12 @@ class OpenAIBackend(Backend):
                 self._send_extras = False
                 retry = {k: v for k, v in body.items() if k != "extra_body"}
                 return self._open(retry)
-            raise GenerationError(_rejected(self.api_base, self.model, body, detail)) from exc
+            raise GenerationError(_rejected(self.api_base, self.model, body, detail), key="server_rejected") from exc
         except openai.APIStatusError as exc:
-            raise GenerationError(f"The model server at {self.api_base} failed ({exc.status_code}: {_detail(exc)[:200]}).") from exc
+            raise GenerationError(
+                f"The model server at {self.api_base} failed ({exc.status_code}: {_detail(exc)[:200]}).",
+                key="server_failed", detail=f"{exc.status_code}: {_detail(exc)[:200]}",
+            ) from exc
 
 
 def _detail(exc) -> str:

@@ -129,14 +129,20 @@ class RemoteCodeBackend(Backend):
         else:
             images = conversation.images
             if videos:
-                raise UnsupportedFeatureError(f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.")
+                raise UnsupportedFeatureError(
+                    f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.",
+                    key="no_video_model",
+                )
             if len(images) > 1:
                 raise UnsupportedFeatureError(
-                    f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask about another image, or use MiniCPM-V 2.6 or newer."
+                    f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask "
+                    "about another image, or use MiniCPM-V 2.6 or newer.",
+                    key="one_image_model",
                 )
             if flavour.needs_image and not images:
                 raise UnsupportedFeatureError(
-                    f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first."
+                    f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first.",
+                    key="needs_image",
                 )
             msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
             image = images[0] if images else None

@@ -47,25 +47,26 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Im
         return source
     data = _read_bytes(source)
     if not data:
-        raise MediaError("The image is empty (0 bytes). Upload the file again.")
+        raise MediaError("The image is empty (0 bytes). Upload the file again.", key="image_empty")
     with warnings.catch_warnings():
         # PIL warns above its own limit; we decide ourselves, with a clearer message.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise MediaError(_too_large(None, max_pixels)) from exc
+            raise _too_large(None, max_pixels) from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise MediaError(
-                "This file is not an image that can be read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)."
+                "This file is not an image that can be read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF).",
+                key="image_unreadable",
             ) from exc
         _check_pixels(image.size, max_pixels)
         try:
             image.load()
         except Image.DecompressionBombError as exc:
-            raise MediaError(_too_large(image.size, max_pixels)) from exc
+            raise _too_large(image.size, max_pixels) from exc
         except (OSError, ValueError, SyntaxError) as exc:
-            raise MediaError(f"The image is damaged or truncated and cannot be decoded ({exc}).") from exc
+            raise MediaError(f"The image is damaged or truncated and cannot be decoded ({exc}).", key="image_damaged") from exc
     return image
 
 
@@ -129,7 +130,7 @@ def _b64decode(data: bytes) -> bytes:
     try:
         return base64.b64decode(data, validate=False)
     except (binascii.Error, ValueError) as exc:
-        raise MediaError("The image is not valid base64. Send the file's bytes encoded with base64.") from exc
+        raise MediaError("The image is not valid base64. Send the file's bytes encoded with base64.", key="image_bad_base64") from exc
 
 
 def _looks_binary(raw: bytes) -> bool:
@@ -139,12 +140,13 @@ def _looks_binary(raw: bytes) -> bool:
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if size[0] * size[1] > max_pixels:
-        raise MediaError(_too_large(size, max_pixels))
+        raise _too_large(size, max_pixels)
 
 
-def _too_large(size, max_pixels: int) -> str:
-    shown = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
-    return (
-        f"The image is too large ({shown}; the limit is {max_pixels / 1e6:.0f} megapixels). "
-        "Resize it and upload it again."
+def _too_large(size, max_pixels: int) -> MediaError:
+    shown = f"{size[0]}x{size[1]}" if size else "?"
+    limit = f"{max_pixels / 1e6:.0f}"
+    return MediaError(
+        f"The image is too large ({shown} pixels; the limit is {limit} megapixels). Resize it and upload it again.",
+        key="image_too_large", size=shown, limit=limit,
     )

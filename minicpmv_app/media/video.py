@@ -86,7 +86,7 @@ def load_video(
     if not path.is_file():
         raise MediaError(f"Video file {path.name!r} was not found.")
     if path.stat().st_size == 0:
-        raise MediaError("The video file is empty (0 bytes). Upload it again.")
+        raise MediaError("The video file is empty (0 bytes). Upload it again.", key="video_empty")
     order = [backend] if backend else available_backends()
     if not order:
         raise MediaError("No video decoder is installed: pip install decord (Linux x86_64) or pip install av.")
@@ -109,18 +109,19 @@ def load_video(
         video.name = path.name
         return video
     raise MediaError(
-        "This video cannot be decoded (" + "; ".join(errors) + "). Try an MP4 (H.264) file."
+        "This video cannot be decoded (" + "; ".join(errors) + "). Try an MP4 (H.264) file.", key="video_undecodable"
     )
 
 
 def _check(num_frames: int, fps: float, max_duration: float) -> float:
     if num_frames <= 0:
-        raise MediaError("The video has no frames.")
+        raise MediaError("The video has no frames.", key="video_no_frames")
     duration = num_frames / fps if fps and fps > 0 else float(num_frames)
     if duration > max_duration:
+        minutes, limit = f"{duration / 60:.0f}", f"{max_duration / 60:.0f}"
         raise MediaError(
-            f"The video is too long ({duration / 60:.0f} minutes; the limit is {max_duration / 60:.0f}). "
-            "Trim it and upload it again."
+            f"The video is too long ({minutes} minutes; the limit is {limit}). Trim it and upload it again.",
+            key="video_too_long", minutes=minutes, limit=limit,
         )
     return duration
 
@@ -147,7 +148,7 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
 
     with av.open(str(path)) as container:
         if not container.streams.video:
-            raise MediaError("The file has no video stream.")
+            raise MediaError("The file has no video stream.", key="video_no_stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
@@ -170,7 +171,7 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
             if number >= last:
                 break
     if not frames:
-        raise MediaError("The video has no frames that can be decoded.")
+        raise MediaError("The video has no frames that can be decoded.", key="video_no_frames")
     return Video(frames=frames, fps=fps, duration=duration, indices=kept, backend="pyav")
 
 

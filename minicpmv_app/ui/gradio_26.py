@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
 from .gradio_common import settings_kwargs, settings_panel, zero_gpu
+from .i18n import Labels, localized, request_language, text
 from .session import ChatSession, user_message
-from .strings import text
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 MODEL_QUEUE = "model"  # every event that runs the model waits in this one line
@@ -26,37 +27,39 @@ def examples() -> list[dict]:
     return [e for e in found if all(Path(f).is_file() for f in e["files"])]
 
 
-def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
+def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
+    """``lang`` forces English or Chinese; by default the page follows the browser's language."""
     limit = max(1, chat.backend.concurrency)
-    title = title or text("title_26")
+    label = Labels(lang)
 
-    def add_turn(message: dict, session: ChatSession):
+    def add_turn(message: dict, session: ChatSession, request: gr.Request):
         message = message or {}
         files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
         try:
             session.add_user_turn(message.get("text", ""), files)
         except MiniCPMVError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(localized(exc, request_language(request, lang)))
             return gr.MultimodalTextbox(value=message), session.display, session
         return gr.MultimodalTextbox(value=None, interactive=False), session.display, session
 
     @zero_gpu
     def respond(session: ChatSession, decode_type, temperature, top_p, top_k, repetition_penalty, num_beams,
-                max_new_tokens, system_prompt, progress=gr.Progress()):
-        settings = settings_kwargs(locals(), exclude=("session", "progress"))
+                max_new_tokens, system_prompt, request: gr.Request, progress=gr.Progress()):
+        settings = settings_kwargs(locals(), exclude=("session", "progress", "request"))
+        language = request_language(request, lang)
 
         def on_frames(done: int, total: int) -> None:
-            progress((done, total), desc=text("decoding_video"))
+            progress((done, total), desc=text("decoding_video", language))
 
-        for display in session.stream_answer(chat, settings, progress=on_frames):
+        for display in session.stream_answer(chat, settings, progress=on_frames, lang=language):
             yield display, session
 
     def stop(session: ChatSession):
         session.request_stop()
 
-    def regenerate(session: ChatSession):
+    def regenerate(session: ChatSession, request: gr.Request):
         if not session.prepare_regenerate():
-            gr.Warning(text("nothing_to_regenerate"))
+            gr.Warning(text("nothing_to_regenerate", request_language(request, lang)))
         return session.display, session
 
     def clear(session: ChatSession):
@@ -66,45 +69,52 @@ def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
     def unlock():
         return gr.MultimodalTextbox(interactive=True)
 
-    def add_example(image, user_text, assistant_text, session: ChatSession):
+    def add_example(image, user_text, assistant_text, session: ChatSession, request: gr.Request):
+        language = request_language(request, lang)
         try:
             if not image:
-                raise InvalidInputError(text("upload_first"))
+                raise InvalidInputError(text("upload_first", language))
             session.add_answered_turn(user_text, [image], assistant_text)
         except MiniCPMVError as exc:
-            gr.Warning(user_message(exc))
+            gr.Warning(user_message(exc, language))
             return session.display, session, image, user_text, assistant_text
         return session.display, session, None, "", ""
 
-    def add_question(image, question, session: ChatSession):
+    def add_question(image, question, session: ChatSession, request: gr.Request):
+        language = request_language(request, lang)
         try:
             if not image:
-                raise InvalidInputError(text("upload_first"))
+                raise InvalidInputError(text("upload_first", language))
             session.add_user_turn(question, [image])
         except MiniCPMVError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(localized(exc, language))
         return session.display, session
 
-    with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"## {title}\n{text('model_info', model=chat.backend.describe())}")
-        panel = settings_panel()
+    def clear_few_shot(session: ChatSession):
+        session.clear()
+        return [], session
+
+    with gr.Blocks(title="MiniCPM-V") as demo:
+        gr.Markdown(label("heading_26"))
+        gr.Markdown(f"`{chat.backend.describe()}`")
+        panel = settings_panel(label)
         settings_inputs = panel.components
-        with gr.Tab(text("tab_chat")):
+        with gr.Tab(label("tab_chat")):
             session = gr.State(ChatSession())
-            chatbot = gr.Chatbot(label=text("chat_label"), height=520, buttons=["copy"], feedback_options=None)
+            chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
             box = gr.MultimodalTextbox(
-                placeholder=text("input_placeholder"),
+                placeholder=label("input_placeholder"),
                 file_types=["image", "video"],
                 file_count="multiple",
                 sources=["upload"],
                 show_label=False,
-                stop_btn=text("stop"),
+                stop_btn=label("stop"),
             )
             with gr.Row():
-                stop_button = gr.Button(text("stop"), variant="stop", elem_id="stop-button")
-                regen_button = gr.Button(text("regenerate"), elem_id="regenerate-button")
-                clear_button = gr.Button(text("clear"), elem_id="clear-button")
-            gr.Examples(examples(), inputs=box, label=text("examples"))
+                stop_button = gr.Button(label("stop"), variant="stop", elem_id="stop-button")
+                regen_button = gr.Button(label("regenerate"), elem_id="regenerate-button")
+                clear_button = gr.Button(label("clear"), elem_id="clear-button")
+            gr.Examples(examples(), inputs=box, label=label("examples"))
 
             box.submit(add_turn, [box, session], [box, chatbot, session], queue=False, api_name="add_turn").then(
                 respond, [session, *settings_inputs], [chatbot, session],
@@ -118,23 +128,23 @@ def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
             )
             clear_button.click(clear, session, [chatbot, session, box], queue=False, api_name="clear")
 
-        with gr.Tab(text("tab_few_shot")):
+        with gr.Tab(label("tab_few_shot")):
             fs_session = gr.State(ChatSession())
-            gr.Markdown(text("few_shot_help"))
+            gr.Markdown(label("few_shot_help"))
             with gr.Row():
                 with gr.Column():
-                    ex_image = gr.Image(type="filepath", label=text("example_image"), sources=["upload"], height=200)
-                    ex_user = gr.Textbox(label=text("example_user"))
-                    ex_assistant = gr.Textbox(label=text("example_assistant"))
-                    add_button = gr.Button(text("add_example"))
+                    ex_image = gr.Image(type="filepath", label=label("example_image"), sources=["upload"], height=200)
+                    ex_user = gr.Textbox(label=label("example_user"))
+                    ex_assistant = gr.Textbox(label=label("example_assistant"))
+                    add_button = gr.Button(label("add_example"))
                 with gr.Column():
-                    test_image = gr.Image(type="filepath", label=text("test_image"), sources=["upload"], height=200)
-                    question = gr.Textbox(label=text("test_question"))
-                    ask_button = gr.Button(text("ask"), variant="primary")
-            fs_chatbot = gr.Chatbot(label=text("chat_label"), height=420, feedback_options=None)
+                    test_image = gr.Image(type="filepath", label=label("test_image"), sources=["upload"], height=200)
+                    question = gr.Textbox(label=label("test_question"))
+                    ask_button = gr.Button(label("ask"), variant="primary")
+            fs_chatbot = gr.Chatbot(label=label("chat_label"), height=420, feedback_options=None)
             with gr.Row():
-                fs_stop = gr.Button(text("stop"), variant="stop")
-                fs_clear = gr.Button(text("clear"))
+                fs_stop = gr.Button(label("stop"), variant="stop")
+                fs_clear = gr.Button(label("clear"))
             add_button.click(
                 add_example, [ex_image, ex_user, ex_assistant, fs_session],
                 [fs_chatbot, fs_session, ex_image, ex_user, ex_assistant], queue=False, api_name="add_example",
@@ -145,6 +155,6 @@ def build_demo(chat, *, title: str | None = None) -> gr.Blocks:
                 api_name="few_shot_respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
             )
             fs_stop.click(stop, fs_session, None, queue=False, api_name="few_shot_stop")
-            fs_clear.click(lambda s: (s.clear(), [], s)[1:], fs_session, [fs_chatbot, fs_session],
-                           queue=False, api_name="few_shot_clear")
+            fs_clear.click(clear_few_shot, fs_session, [fs_chatbot, fs_session], queue=False, api_name="few_shot_clear")
+    demo.launch_kwargs = label.launch_kwargs()
     return demo

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..presets import BEAM_SEARCH, PRESETS, SAMPLING
-from .strings import text
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +19,20 @@ class SettingsPanel:
     components: list  # in SETTING_NAMES order: event functions take them as parameters of those names
 
 
-def settings_panel(max_new_tokens: int = 1024, *, open: bool = False) -> SettingsPanel:
+def settings_panel(label, max_new_tokens: int = 1024, *, open: bool = False) -> SettingsPanel:
+    """``label`` is the UI's ``i18n.Labels``."""
     sampling, beam = PRESETS[SAMPLING], PRESETS[BEAM_SEARCH]
-    with gr.Accordion(text("settings"), open=open):
-        decode = gr.Radio([SAMPLING, BEAM_SEARCH], value=SAMPLING, label=text("decode_type"), info=text("decode_info"))
+    with gr.Accordion(label("settings"), open=open):
+        decode = gr.Radio([SAMPLING, BEAM_SEARCH], value=SAMPLING, label=label("decode_type"), info=label("decode_info"))
         with gr.Row():
-            temperature = gr.Slider(0.0, 2.0, value=sampling["temperature"], step=0.05, label=text("temperature"))
-            top_p = gr.Slider(0.0, 1.0, value=sampling["top_p"], step=0.05, label=text("top_p"))
-            top_k = gr.Slider(0, 200, value=sampling["top_k"], step=1, label=text("top_k"))
+            temperature = gr.Slider(0.0, 2.0, value=sampling["temperature"], step=0.05, label=label("temperature"))
+            top_p = gr.Slider(0.0, 1.0, value=sampling["top_p"], step=0.05, label=label("top_p"))
+            top_k = gr.Slider(0, 200, value=sampling["top_k"], step=1, label=label("top_k"))
         with gr.Row():
-            repetition = gr.Slider(1.0, 3.0, value=sampling["repetition_penalty"], step=0.01, label=text("repetition_penalty"))
-            beams = gr.Slider(1, 8, value=beam["num_beams"], step=1, label=text("num_beams"), interactive=False)
-            budget = gr.Slider(1, 4096, value=max_new_tokens, step=1, label=text("max_new_tokens"))
-        system_prompt = gr.Textbox("", label=text("system_prompt"), lines=2)
+            repetition = gr.Slider(1.0, 3.0, value=sampling["repetition_penalty"], step=0.01, label=label("repetition_penalty"))
+            beams = gr.Slider(1, 8, value=beam["num_beams"], step=1, label=label("num_beams"), interactive=False)
+            budget = gr.Slider(1, 4096, value=max_new_tokens, step=1, label=label("max_new_tokens"))
+        system_prompt = gr.Textbox("", label=label("system_prompt"), lines=2)
 
     def on_decode_change(mode: str):
         # Each mode brings its own preset values; only the sliders that mode uses stay editable.
@@ -67,6 +67,7 @@ def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
         auth=parse_auth(args.auth),
         max_file_size=args.max_file_size,
         show_error=False,
+        **getattr(demo, "launch_kwargs", {}),
     )
 
 
@@ -82,7 +83,7 @@ def run(build_demo, *, default_model: str, default_port: int, description: str, 
     args = cli.parse(parser, argv)
     cli.setup_logging()
     chat = cli.load_chat(args)
-    launch(build_demo(chat), args, concurrency=chat.backend.concurrency)
+    launch(build_demo(chat, lang=args.lang), args, concurrency=chat.backend.concurrency)
 
 
 def zero_gpu(function):

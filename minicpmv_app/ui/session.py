@@ -20,7 +20,8 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.images import prepare_image
 from ..media.video import load_video
 from ..messages import Conversation, Message, Part
-from .strings import text as ui_text
+from .i18n import localized
+from .i18n import text as ui_text
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,9 @@ def is_video(path: str | Path) -> bool:
 
 
 def user_message(exc: BaseException, lang: str = "en") -> str:
-    """What to show for an error: our own messages as they are, anything else without internals."""
+    """What to show for an error, in ``lang``: our own messages, and anything else without internals."""
     if isinstance(exc, MiniCPMVError):
-        return ui_text("error_prefix", lang, message=str(exc))
+        return ui_text("error_prefix", lang, message=localized(exc, lang))
     log.error("Unexpected error while answering", exc_info=exc)
     return ui_text("error_prefix", lang, message=ui_text("unexpected_error", lang, kind=type(exc).__name__))
 
@@ -82,7 +83,7 @@ class ChatSession:
         """A turn whose answer the user supplies: few-shot examples. Its media are checked now."""
         answer = (answer or "").strip()
         if not answer:
-            raise InvalidInputError("A few-shot example needs the answer you expect.")
+            raise InvalidInputError("A few-shot example needs the answer you expect.", key="few_shot_needs_answer")
         before = len(self.display)
         self.add_user_turn(text, files)
         try:
@@ -96,18 +97,24 @@ class ChatSession:
 
     def _check_media(self, text: str, files: list[str]) -> None:
         if not text and not files:
-            raise InvalidInputError("The message is empty: type a question or add an image.")
+            raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
         videos = [f for f in files if is_video(f)]
         has_images = len(videos) < len(files)
         if len(videos) > 1:
-            raise InvalidInputError("Send one video at a time.")
+            raise InvalidInputError("Send one video at a time.", key="one_video")
         if videos and has_images:
-            raise InvalidInputError("Images and a video cannot be mixed in one message: send them separately, after Clear.")
+            raise InvalidInputError(
+                "Images and a video cannot be mixed in one message: send them separately, after Clear.", key="mixed_media"
+            )
         kind = self.media_kind
         if kind == "video" and has_images:
-            raise InvalidInputError("This conversation is about a video: press Clear to start a new one with images.")
+            raise InvalidInputError(
+                "This conversation is about a video: press Clear to start a new one with images.", key="conversation_is_video"
+            )
         if kind == "image" and videos:
-            raise InvalidInputError("This conversation is about images: press Clear to start a new one with a video.")
+            raise InvalidInputError(
+                "This conversation is about images: press Clear to start a new one with a video.", key="conversation_is_images"
+            )
 
     @property
     def media_kind(self) -> Optional[str]:

@@ -16,7 +16,7 @@ import streamlit as st
 
 from .. import cli
 from .session import VIDEO_SUFFIXES, ChatSession
-from .strings import text
+from .i18n import LANGUAGES, language_of, localized, text
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
 MODES = {
@@ -30,6 +30,7 @@ MODES = {
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="MiniCPM-V Streamlit demo (options go after `--`).")
     cli.model_arguments(parser, default_model="openbmb/MiniCPM-V-2_6")
+    cli.language_argument(parser)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -80,10 +81,10 @@ def render_bubble(bubble: dict, is_error: bool) -> None:
         st.markdown(content)
 
 
-def increments(session: ChatSession, chat, settings: dict) -> Iterator[str]:
+def increments(session: ChatSession, chat, settings: dict, lang: str) -> Iterator[str]:
     """Text pieces for ``st.write_stream`` from the session's growing answer."""
     shown = ""
-    for display in session.stream_answer(chat, settings):
+    for display in session.stream_answer(chat, settings, lang=lang):
         content = display[-1]["content"]
         if len(display) - 1 in session.error_bubbles:
             return
@@ -92,40 +93,47 @@ def increments(session: ChatSession, chat, settings: dict) -> Iterator[str]:
             shown = content
 
 
-def sidebar() -> tuple[str, dict]:
+def browser_language() -> str:
+    locale = getattr(getattr(st, "context", None), "locale", None)
+    return language_of(locale)
+
+
+def sidebar(default_lang: str) -> tuple[str, str, dict]:
     with st.sidebar:
-        mode = st.radio(text("mode"), list(MODES), format_func=text, help=text("mode_help"))
+        codes = list(LANGUAGES)
+        lang = st.selectbox("Language / 语言", codes, index=codes.index(default_lang), format_func=LANGUAGES.get, key="lang")
+        mode = st.radio(text("mode", lang), list(MODES), format_func=lambda key: text(key, lang), help=text("mode_help", lang))
         settings = dict(
-            max_new_tokens=st.slider(text("max_new_tokens"), 1, 4096, 1024),
-            temperature=st.slider(text("temperature"), 0.0, 2.0, 0.7, 0.05),
-            top_p=st.slider(text("top_p"), 0.0, 1.0, 0.8, 0.05),
-            top_k=st.slider(text("top_k"), 0, 200, 100),
-            repetition_penalty=st.slider(text("repetition_penalty"), 1.0, 3.0, 1.05, 0.01),
+            max_new_tokens=st.slider(text("max_new_tokens", lang), 1, 4096, 1024),
+            temperature=st.slider(text("temperature", lang), 0.0, 2.0, 0.7, 0.05),
+            top_p=st.slider(text("top_p", lang), 0.0, 1.0, 0.8, 0.05),
+            top_k=st.slider(text("top_k", lang), 0, 200, 100),
+            repetition_penalty=st.slider(text("repetition_penalty", lang), 1.0, 3.0, 1.05, 0.01),
         )
-        clear = st.button(text("clear"), use_container_width=True)
-    return mode, dict(settings, decode_type="Sampling", clear=clear)
+        clear = st.button(text("clear", lang), use_container_width=True)
+    return lang, mode, dict(settings, decode_type="Sampling", clear=clear)
 
 
 def main() -> None:
     args = parse_args()
     st.set_page_config(page_title="MiniCPM-V", page_icon="🖼️")
-    st.title(text("title_streamlit"))
-    with st.spinner(text("loading_model", model=args.model)):
+    lang, mode, settings = sidebar(args.lang or browser_language())
+    st.title(text("title_streamlit", lang))
+    with st.spinner(text("loading_model", lang, model=args.model)):
         try:
             chat = load_model(model_options(args))
         except Exception as exc:  # a model that cannot load is one message, not a traceback
-            st.error(str(exc))
+            st.error(localized(exc, lang))
             st.stop()
-    st.caption(text("model_info", model=chat.backend.describe()))
+    st.caption(f"`{chat.backend.describe()}`")
     session, uploads = session_state()
-    mode, settings = sidebar()
     if settings.pop("clear"):
         session.clear()
         uploads.clear()
 
     render_history(session)
     options = MODES[mode]
-    placeholder = text("chat_placeholder_media" if options["accept_file"] else "chat_placeholder_text")
+    placeholder = text("chat_placeholder_media" if options["accept_file"] else "chat_placeholder_text", lang)
     submitted = st.chat_input(placeholder, key=f"input_{mode}", **{k: v for k, v in options.items() if v is not None})
     if not submitted:
         return
@@ -137,11 +145,11 @@ def main() -> None:
     try:
         session.add_user_turn(question, files)
     except Exception as exc:
-        st.error(str(exc))
+        st.error(localized(exc, lang))
         return
     render_history_tail(session)
     with st.chat_message("assistant"):
-        st.write_stream(increments(session, chat, settings))
+        st.write_stream(increments(session, chat, settings, lang))
         if len(session.display) - 1 in session.error_bubbles:
             st.error(session.display[-1]["content"])
 

@@ -52,7 +52,8 @@ def served(demo, concurrency=1):
 
     port = free_port()
     demo.queue(default_concurrency_limit=concurrency)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="5mb")
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="5mb",
+                **getattr(demo, "launch_kwargs", {}))
     try:
         yield f"http://127.0.0.1:{port}/", lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:

@@ -58,3 +58,12 @@ def test_upload_ask_watch_it_stream_and_stop(ui_chat, recorder, browser, tmp_pat
         assert page.locator('[data-testid="user"] img').count() >= 1  # the uploaded image shows in the chat
         page.screenshot(path=str(tmp_path / "gradio_26_stop.png"), full_page=True)
         assert (tmp_path / "gradio_26_stop.png").stat().st_size > 10_000
+
+
+def test_page_follows_a_chinese_browser(ui_chat, browser, tmp_path):
+    with served(build_demo(ui_chat)) as (url, _):
+        page = browser.new_page(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        page.goto(url)
+        wait_for(lambda: "停止" in page.locator("#stop-button").inner_text(), timeout=30)
+        assert "生成参数" in page.content()
+        page.screenshot(path=str(tmp_path / "gradio_26_zh.png"))

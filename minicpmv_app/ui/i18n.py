@@ -1,0 +1,76 @@
+"""English and Simplified Chinese for every UI: one table per language in ``locales/``.
+
+Static labels in Gradio follow the browser's language through ``gr.I18n`` unless ``--lang`` forces one;
+text made while answering (warnings, errors in the chat) uses the request's Accept-Language the same way.
+Errors from the Python API carry a ``key`` (see ``errors.py``) that selects their translation here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from ..errors import MiniCPMVError
+
+LOCALES = Path(__file__).resolve().parent / "locales"
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+TABLES = {code: json.loads((LOCALES / f"{code}.json").read_text(encoding="utf-8")) for code in LANGUAGES}
+DEFAULT = "en"
+
+
+def text(key: str, lang: Optional[str] = None, **values) -> str:
+    table = TABLES.get(lang or DEFAULT, TABLES[DEFAULT])
+    return table.get(key, TABLES[DEFAULT][key]).format(**values)
+
+
+def language_of(accept_language: Optional[str]) -> str:
+    """The first supported language in an Accept-Language header (or a locale like 'zh-CN')."""
+    for item in (accept_language or "").split(","):
+        code = item.split(";")[0].strip().lower()
+        base = code.split("-")[0].split("_")[0]
+        if base in LANGUAGES:
+            return base
+    return DEFAULT
+
+
+def request_language(request, forced: Optional[str] = None) -> str:
+    if forced:
+        return forced
+    headers = getattr(request, "headers", None) or {}
+    return language_of(headers.get("accept-language"))
+
+
+def localized(exc: BaseException, lang: Optional[str] = None) -> str:
+    """An error's message in ``lang``: its translation when it has a key, else its own (English) text.
+
+    In English the exception's own text is shown: it is the most specific (file names, URLs, sizes); the
+    English table entries list the keys and are the fallback wording.
+    """
+    key = getattr(exc, "key", None)
+    if (lang or DEFAULT) != DEFAULT and isinstance(exc, MiniCPMVError) and key and f"error.{key}" in TABLES[DEFAULT]:
+        try:
+            return text(f"error.{key}", lang, **exc.params)
+        except (KeyError, IndexError):
+            return str(exc)
+    return str(exc)
+
+
+class Labels:
+    """Labels for building a Gradio UI: browser-following ``gr.I18n`` keys, or plain text of a forced language."""
+
+    def __init__(self, forced: Optional[str] = None) -> None:
+        self.forced = forced
+        if forced is None:
+            import gradio as gr
+
+            # Browsers send zh-CN, zh-Hans or zh; Gradio matches the locale code as sent.
+            self.i18n = gr.I18n(en=TABLES["en"], zh=TABLES["zh"], **{"zh-CN": TABLES["zh"], "zh-Hans": TABLES["zh"]})
+        else:
+            self.i18n = None
+
+    def __call__(self, key: str):
+        return self.i18n(key) if self.i18n is not None else text(key, self.forced)
+
+    def launch_kwargs(self) -> dict:
+        return {"i18n": self.i18n} if self.i18n is not None else {}
