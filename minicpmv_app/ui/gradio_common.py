@@ -23,7 +23,8 @@ def settings_panel(label, max_new_tokens: int = 1024, *, open: bool = False) -> 
     """``label`` is the UI's ``i18n.Labels``."""
     sampling, beam = PRESETS[SAMPLING], PRESETS[BEAM_SEARCH]
     with gr.Accordion(label("settings"), open=open):
-        decode = gr.Radio([SAMPLING, BEAM_SEARCH], value=SAMPLING, label=label("decode_type"), info=label("decode_info"))
+        decode = gr.Radio([(label("decode_sampling"), SAMPLING), (label("decode_beam"), BEAM_SEARCH)], value=SAMPLING,
+                          label=label("decode_type"), info=label("decode_info"))
         with gr.Row():
             temperature = gr.Slider(0.0, 2.0, value=sampling["temperature"], step=0.05, label=label("temperature"))
             top_p = gr.Slider(0.0, 1.0, value=sampling["top_p"], step=0.05, label=label("top_p"))

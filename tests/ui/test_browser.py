@@ -65,5 +65,6 @@ def test_page_follows_a_chinese_browser(ui_chat, browser, tmp_path):
         page = browser.new_page(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
         page.goto(url)
         wait_for(lambda: "停止" in page.locator("#stop-button").inner_text(), timeout=30)
-        assert "生成参数" in page.content()
+        page.get_by_text("生成参数").click()
+        wait_for(lambda: page.get_by_text("束搜索").count() > 0, timeout=10)  # decode choices are translated too
         page.screenshot(path=str(tmp_path / "gradio_26_zh.png"))
