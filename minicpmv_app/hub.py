@@ -24,9 +24,13 @@ def resolve_model_path(model: str, *, hub: str = "hf", revision: Optional[str] =
     """Return a local folder that holds the checkpoint ``model`` names."""
     if not model:
         raise ModelLoadError("No model was given: pass --model with a Hugging Face id, a folder, or 'tiny'.")
-    if model == "tiny":
-        from .tiny import tiny_path
+    if model in ("tiny", "tiny-random"):
+        from .tiny import TRAINED_TINY, tiny_path, trained_tiny_available
 
+        # "tiny": the committed checkpoint trained on the colour/shape task; "tiny-random": random weights,
+        # built on first use (also the fallback when the trained one is missing from an install).
+        if model == "tiny" and trained_tiny_available():
+            return TRAINED_TINY
         return tiny_path(cache_dir)
     local = Path(os.path.expanduser(model))
     if local.is_dir():

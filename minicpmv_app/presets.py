@@ -26,6 +26,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 )
 
 DEFAULT_MAX_NEW_TOKENS = 1024
+MIN_TEMPERATURE = 0.01
 
 # Accepted spellings for the decode type; the UIs and older callers use several.
 _ALIASES = {
@@ -107,6 +108,9 @@ def resolve(
         if value is None or key not in params:
             continue
         params[key] = _checked(key, value)
+    if mode == SAMPLING and params.get("temperature") == 0:
+        # generate() refuses temperature 0 when sampling; a slider at 0 means "as good as greedy".
+        params["temperature"] = MIN_TEMPERATURE
     budget = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else _checked("max_new_tokens", max_new_tokens)
     return GenerationSettings(
         decode_type=mode,

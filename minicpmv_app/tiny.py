@@ -9,7 +9,6 @@ real checkpoint, so the whole app (and ``transformers serve``) runs on it. Its a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -23,7 +22,7 @@ TINY_NAME = "tiny"
 TRAINED_TINY = Path(__file__).resolve().parent / "tiny_model"
 SEED = 1234
 # Bump when the recipe changes so an old cached build is not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 SPECIAL_TOKENS = {
     "eos_token": "<|im_end|>",
@@ -72,32 +71,38 @@ _CORPUS = [
 
 SIZES = {
     "text": dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=3,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
-        layer_types=["linear_attention", "full_attention"],
+        head_dim=32,
+        # One linear-attention layer keeps the real 4.6 code path in use; full attention does the looking.
+        layer_types=["linear_attention", "full_attention", "full_attention"],
         linear_num_key_heads=2,
         linear_num_value_heads=2,
-        linear_key_head_dim=16,
-        linear_value_head_dim=16,
+        linear_key_head_dim=32,
+        linear_value_head_dim=32,
         linear_conv_kernel_dim=4,
         max_position_embeddings=4096,
     ),
     "vision": dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
         patch_size=14,
-        image_size=112,
+        image_size=224,
     ),
-    # Small slices keep image token counts low: a 112x112 slice is 8x8 patches -> 4 tokens at 16x.
-    "scale_resolution": 112,
+    # A 224x224 slice is 16x16 patches -> 16 image tokens at the default 16x downsampling.
+    "scale_resolution": 224,
     "max_slice_nums": 4,
+    "insert_layer_id": 1,
 }
+
+
+def trained_tiny_available() -> bool:
+    return (TRAINED_TINY / "config.json").is_file() and (TRAINED_TINY / "model.safetensors").is_file()
 
 
 def default_cache_dir() -> Path:
@@ -185,7 +190,7 @@ def build_config(tokenizer):
     return MiniCPMV4_6Config(
         text_config=text,
         vision_config=dict(SIZES["vision"]),
-        insert_layer_id=0,
+        insert_layer_id=SIZES["insert_layer_id"],
         image_size=SIZES["vision"]["image_size"],
         image_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["image_token"]),
         video_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["video_token"]),

@@ -38,6 +38,7 @@ class Sample:
     answer: str
     images: list = field(default_factory=list)  # PIL images, in order
     frames: Optional[list] = None  # for "video"
+    shapes: list = field(default_factory=list)  # the shape drawn in each image (training uses it too)
 
 
 def draw(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None) -> Image.Image:
@@ -74,18 +75,19 @@ def sample(kind: str, rng: random.Random) -> Sample:
     colour = rng.choice(list(COLOURS))
     shape = rng.choice(SHAPES)
     if kind == "colour":
-        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [draw(colour, shape, rng=rng)])
+        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [draw(colour, shape, rng=rng)], shapes=[shape])
     if kind == "shape":
-        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [draw(colour, shape, rng=rng)])
+        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [draw(colour, shape, rng=rng)], shapes=[shape])
     if kind == "two_images":
         other = rng.choice([c for c in COLOURS if c != colour])
         first, second = (colour, other) if rng.random() < 0.5 else (other, colour)
         ordinal = "first" if first == colour else "second"
-        images = [draw(first, rng.choice(SHAPES), rng=rng), draw(second, rng.choice(SHAPES), rng=rng)]
-        return Sample(kind, rng.choice(ORDINAL_QUESTIONS).format(n=ordinal), colour, images)
+        shapes = [rng.choice(SHAPES), rng.choice(SHAPES)]
+        images = [draw(first, shapes[0], rng=rng), draw(second, shapes[1], rng=rng)]
+        return Sample(kind, rng.choice(ORDINAL_QUESTIONS).format(n=ordinal), colour, images, shapes=shapes)
     if kind == "video":
         count = rng.randint(2, 4)
-        size = (rng.randint(56, 160), rng.randint(56, 160))
+        size = (rng.randint(56, 112), rng.randint(56, 112))
         if rng.random() < 0.5:
             frames = solid_frames(colour, count, size)
         else:

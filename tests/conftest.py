@@ -40,6 +40,17 @@ def tiny_chat(tiny_folder):
 
 
 @pytest.fixture(scope="session")
+def trained_chat():
+    """The committed tiny checkpoint trained to name colours and shapes: answers that prove the picture got in."""
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.tiny import trained_tiny_available
+
+    if not trained_tiny_available():
+        pytest.fail("minicpmv_app/tiny_model is missing: run python scripts/train_tiny.py")
+    return MiniCPMVChat("tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def legacy_folders(tiny_folder, tmp_path_factory) -> dict:
     from tests.fixtures.legacy import FLAVOURS, build_legacy_checkpoint
 

@@ -5,7 +5,10 @@ from minicpmv_app.hub import resolve_model_path
 
 
 def test_tiny_and_local_folders_resolve_to_themselves(tiny_folder):
-    assert resolve_model_path("tiny") == tiny_folder
+    from minicpmv_app.tiny import TRAINED_TINY
+
+    assert resolve_model_path("tiny") == TRAINED_TINY  # the committed, trained checkpoint
+    assert resolve_model_path("tiny-random") == tiny_folder
     assert resolve_model_path(str(tiny_folder)) == tiny_folder
 
 

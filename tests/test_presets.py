@@ -35,6 +35,10 @@ def test_model_defaults_apply_under_user_overrides():
     assert presets.resolve(model_defaults=defaults, temperature=0.9).params["temperature"] == 0.9
 
 
+def test_temperature_zero_means_nearly_greedy_not_an_error():
+    assert presets.resolve("Sampling", temperature=0).params["temperature"] == presets.MIN_TEMPERATURE
+
+
 def test_generate_kwargs_carry_mode_and_budget():
     kwargs = presets.resolve("Sampling", max_new_tokens=7).generate_kwargs()
     assert kwargs["do_sample"] is True and kwargs["max_new_tokens"] == 7

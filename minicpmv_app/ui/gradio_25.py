@@ -7,7 +7,7 @@ from typing import Optional
 import gradio as gr
 
 from ..errors import MiniCPMVError
-from .gradio_common import settings_kwargs, settings_panel, zero_gpu
+from .gradio_common import blocks, regenerate_handler, session_state, settings_kwargs, settings_panel, stop, zero_gpu
 from .i18n import Labels, localized, request_language, text
 from .session import ChatSession
 
@@ -42,22 +42,14 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
         for display in session.stream_answer(chat, settings, lang=request_language(request, lang)):
             yield display, session
 
-    def regenerate(session: ChatSession, request: gr.Request):
-        if not session.prepare_regenerate():
-            gr.Warning(text("nothing_to_regenerate", request_language(request, lang)))
-        return session.display, session
-
-    def stop(session: ChatSession):
-        session.request_stop()
-
     def clear(session: ChatSession):
         session.clear()
         return [], session, ""
 
-    with gr.Blocks(title="MiniCPM-Llama3-V 2.5") as demo:
+    with blocks("MiniCPM-Llama3-V 2.5") as demo:
         gr.Markdown(label("heading_25"))
         gr.Markdown(f"`{chat.backend.describe()}`")
-        session = gr.State(ChatSession())
+        session = session_state()
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image"), sources=["upload"], height=300)
@@ -75,7 +67,7 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
             respond, [session, *panel.components], [chatbot, session],
             api_name="respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
         )
-        regen_button.click(regenerate, session, [chatbot, session], queue=False, api_name="regenerate").then(
+        regen_button.click(regenerate_handler(lang), session, [chatbot, session], queue=False, api_name="regenerate").then(
             respond, [session, *panel.components], [chatbot, session],
             api_name="regenerate_respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
         )

@@ -8,7 +8,7 @@ from typing import Optional
 import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
-from .gradio_common import settings_kwargs, settings_panel, zero_gpu
+from .gradio_common import blocks, regenerate_handler, session_state, settings_kwargs, settings_panel, stop, zero_gpu
 from .i18n import Labels, localized, request_language, text
 from .session import ChatSession, user_message
 
@@ -54,14 +54,6 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
         for display in session.stream_answer(chat, settings, progress=on_frames, lang=language):
             yield display, session
 
-    def stop(session: ChatSession):
-        session.request_stop()
-
-    def regenerate(session: ChatSession, request: gr.Request):
-        if not session.prepare_regenerate():
-            gr.Warning(text("nothing_to_regenerate", request_language(request, lang)))
-        return session.display, session
-
     def clear(session: ChatSession):
         session.clear()
         return [], session, gr.MultimodalTextbox(value=None, interactive=True)
@@ -94,13 +86,13 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
         session.clear()
         return [], session
 
-    with gr.Blocks(title="MiniCPM-V") as demo:
+    with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
         gr.Markdown(f"`{chat.backend.describe()}`")
         panel = settings_panel(label)
         settings_inputs = panel.components
         with gr.Tab(label("tab_chat")):
-            session = gr.State(ChatSession())
+            session = session_state()
             chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
             box = gr.MultimodalTextbox(
                 placeholder=label("input_placeholder"),
@@ -122,14 +114,14 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
             ).then(unlock, None, box, api_visibility="private")
             stop_button.click(stop, session, None, queue=False, api_name="stop")
             box.stop(stop, session, None, queue=False, api_visibility="private")
-            regen_button.click(regenerate, session, [chatbot, session], queue=False, api_name="regenerate").then(
+            regen_button.click(regenerate_handler(lang), session, [chatbot, session], queue=False, api_name="regenerate").then(
                 respond, [session, *settings_inputs], [chatbot, session],
                 api_name="regenerate_respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
             )
             clear_button.click(clear, session, [chatbot, session, box], queue=False, api_name="clear")
 
         with gr.Tab(label("tab_few_shot")):
-            fs_session = gr.State(ChatSession())
+            fs_session = session_state()
             gr.Markdown(label("few_shot_help"))
             with gr.Row():
                 with gr.Column():

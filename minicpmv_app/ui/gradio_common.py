@@ -11,6 +11,9 @@ from ..presets import BEAM_SEARCH, PRESETS, SAMPLING
 
 log = logging.getLogger(__name__)
 
+# Uploads in Gradio's cache are deleted an hour after upload (checked every 30 minutes).
+UPLOAD_CACHE = (1800, 3600)
+
 SETTING_NAMES = ("decode_type", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams", "max_new_tokens", "system_prompt")
 
 
@@ -55,6 +58,34 @@ def settings_kwargs(values: dict, exclude=()) -> dict:
     kwargs = {k: v for k, v in values.items() if k in SETTING_NAMES and k not in exclude}
     kwargs["system_prompt"] = (kwargs.get("system_prompt") or "").strip() or None
     return kwargs
+
+
+def stop(session) -> None:
+    session.request_stop()
+
+
+def regenerate_handler(lang):
+    """Regenerate: the last turn becomes pending again (its answer is taken back), or a warning."""
+    from .i18n import request_language, text
+
+    def regenerate(session, request: gr.Request):
+        if not session.prepare_regenerate():
+            gr.Warning(text("nothing_to_regenerate", request_language(request, lang)))
+        return session.display, session
+
+    return regenerate
+
+
+def blocks(title: str) -> gr.Blocks:
+    """The app's Blocks: no telemetry calls, uploads cleaned up."""
+    return gr.Blocks(title=title, analytics_enabled=False, delete_cache=UPLOAD_CACHE)
+
+
+def session_state() -> gr.State:
+    """Per-browser-session ``ChatSession``; cleared when Gradio drops the session (tab closed)."""
+    from .session import ChatSession
+
+    return gr.State(ChatSession(), delete_callback=ChatSession.clear)
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:

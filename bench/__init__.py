@@ -1,0 +1,1 @@
+"""Measurement harnesses: reliability and security figures, performance benchmarks. Each prints a table."""

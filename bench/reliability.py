@@ -1,0 +1,281 @@
+"""Reliability and security figures for the 2.6 Gradio app running the tiny model on loopback.
+
+    python bench/reliability.py            # prints the table (about two minutes on 2 CPU cores)
+
+What it measures: bad inputs through the Python API and the running app (each must get a clear message or a
+normal answer, the next request must succeed, nothing may be written outside temp folders); 8 concurrent
+sessions (answers must not cross sessions, the queue must serve them in order); 200 turns in one session and
+200 sessions in a row (resident memory, temp files); how fast Stop frees the model for the next user.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bad_inputs import CASES, python_request  # noqa: E402
+
+WARNING = "⚠️"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(chat, build_demo=None, **launch):
+    """The 2.6 demo on a free loopback port; yields (url, client factory)."""
+    from gradio_client import Client
+
+    if build_demo is None:
+        from minicpmv_app.ui.gradio_26 import build_demo
+    demo = build_demo(chat)
+    port = free_port()
+    demo.queue(default_concurrency_limit=chat.backend.concurrency)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **{"max_file_size": "5mb", **launch, **getattr(demo, "launch_kwargs", {})})
+    try:
+        yield f"http://127.0.0.1:{port}/", lambda **kw: Client(f"http://127.0.0.1:{port}/", verbose=False, **kw)
+    finally:
+        demo.close()
+
+
+def force_long_answers(chat):
+    """Make the model use its whole token budget (a trained tiny model stops after one word): for Stop tests."""
+    model = chat.backend.model
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        kwargs["min_new_tokens"] = kwargs.get("max_new_tokens", 1)
+        return original(*args, **kwargs)
+
+    model.generate = generate
+    return lambda: setattr(model, "generate", original)
+
+
+def settings(max_new_tokens=8):
+    return ("Sampling", 0.7, 0.8, 100, 1.05, 3, max_new_tokens, "")
+
+
+def text_of(bubble) -> str:
+    content = bubble["content"]
+    parts = content if isinstance(content, list) else [content]
+    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in parts)
+
+
+def ask(client, text, files=(), max_new_tokens=8):
+    """One turn through the app's API. Returns (display, refused_by_input_check)."""
+    from gradio_client import handle_file
+
+    payload = []
+    for path in files:
+        payload.append(handle_file(path) if Path(path).exists() else {"path": path, "meta": {"_type": "gradio.FileData"}})
+    _, display = client.predict({"text": text, "files": payload}, api_name="/add_turn")[:2]
+    if not display or display[-1]["role"] != "user":
+        return display, True  # refused before answering (a warning; nothing recorded)
+    return client.submit(*settings(max_new_tokens), api_name="/respond").result(), False
+
+
+def tree_snapshot(folder: Path) -> set:
+    return {p for p in folder.rglob("*") if ".git" not in p.parts and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts}
+
+
+# -- bad inputs --------------------------------------------------------------------------------------
+def bad_inputs_api(chat, folder: Path) -> list[dict]:
+    from minicpmv_app.errors import MiniCPMVError
+
+    rows = []
+    for case in CASES:
+        text, files = case.make(folder)
+        try:
+            chat.chat(python_request(text, files), max_new_tokens=4)
+            outcome, message = "answered", ""
+        except MiniCPMVError as exc:
+            outcome, message = "refused", str(exc)
+        except Exception as exc:  # an untyped exception is a bug: it is counted as not clean
+            outcome, message = "crashed", f"{type(exc).__name__}: {exc}"
+        next_ok = isinstance(chat.chat({"question": [{"role": "user", "content": "still there?"}]}, max_new_tokens=2), str)
+        rows.append(dict(case=case.name, expect=case.expect, outcome=outcome, message=message[:90],
+                         clean=outcome == case.expect and next_ok))
+    return rows
+
+
+def bad_inputs_app(client_factory, folder: Path) -> list[dict]:
+    rows = []
+    for case in CASES:
+        text, files = case.make(folder)
+        client = client_factory()
+        try:
+            display, warned = ask(client, text, files, max_new_tokens=4)
+            last = text_of(display[-1]) if display else ""
+            if warned:
+                outcome, message = "refused", "(warning; nothing recorded)"
+            elif last.startswith(WARNING):
+                outcome, message = "refused", last
+            else:
+                outcome, message = "answered", ""
+        except Exception as exc:  # Gradio itself refused the request (e.g. a file outside its upload folder)
+            outcome, message = "refused", f"(rejected by the server: {type(exc).__name__})"
+        follow_up, _ = ask(client_factory(), "still there?")
+        next_ok = bool(follow_up) and not text_of(follow_up[-1]).startswith(WARNING)
+        rows.append(dict(case=case.name, expect=case.expect, outcome=outcome, message=message[:90],
+                         clean=outcome == case.expect and next_ok))
+    return rows
+
+
+# -- many users --------------------------------------------------------------------------------------
+def concurrent_sessions(client_factory, images: list, question: str, max_new_tokens=4) -> dict:
+    """Each session sends its own image at once; returns the answers and the order the queue served them."""
+    results = [None] * len(images)
+    started = []
+    lock = threading.Lock()
+
+    def user(index):
+        client = client_factory()
+        with lock:
+            started.append(index)
+        display, _ = ask(client, question, [images[index]], max_new_tokens=max_new_tokens)
+        with lock:
+            results[index] = (text_of(display[-1]), time.time(), display)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # a definite submission order, to check the queue keeps it
+    for thread in threads:
+        thread.join()
+    finish_order = sorted(range(len(images)), key=lambda i: results[i][1])
+    return dict(answers=[r[0] for r in results], displays=[r[2] for r in results], finish_order=finish_order,
+                submit_order=started)
+
+
+# -- long sessions -----------------------------------------------------------------------------------
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def long_session(client_factory, turns: int) -> dict:
+    client = client_factory()
+    start = rss_mb()
+    answered = 0
+    for turn in range(turns):
+        display, _ = ask(client, f"Turn {turn}: hi", max_new_tokens=2)
+        answered += not text_of(display[-1]).startswith(WARNING)
+        if turn % 20 == 19:  # keep the history under the context limit, as a user pressing Clear would
+            client.predict(api_name="/clear")
+    return dict(turns=turns, answered=answered, rss_start=start, rss_end=rss_mb())
+
+
+def many_sessions(client_factory, count: int, image: str) -> dict:
+    start = rss_mb()
+    answered = 0
+    for _ in range(count):
+        display, _ = ask(client_factory(), "What colour?", [image], max_new_tokens=2)
+        answered += not text_of(display[-1]).startswith(WARNING)
+    return dict(sessions=count, answered=answered, rss_start=start, rss_end=rss_mb())
+
+
+# -- stop under load -----------------------------------------------------------------------------------
+def stop_latency(client_factory) -> float:
+    """User A streams a long answer, B waits in the queue; A presses Stop. Seconds until B's answer starts."""
+    a, b = client_factory(), client_factory()
+    a.predict({"text": "Talk for a long time.", "files": []}, api_name="/add_turn")
+    job_a = a.submit(*settings(4000), api_name="/respond")
+    while len(job_a.outputs()) < 2:
+        time.sleep(0.02)
+    b.predict({"text": "My turn?", "files": []}, api_name="/add_turn")
+    job_b = b.submit(*settings(4000), api_name="/respond")
+    time.sleep(0.3)
+    stopped_at = time.time()
+    a.predict(api_name="/stop")
+    while not job_b.outputs():
+        time.sleep(0.01)
+    latency = time.time() - stopped_at
+    b.predict(api_name="/stop")
+    job_a.result(timeout=60)
+    job_b.result(timeout=60)
+    return latency
+
+
+def gradio_cache_files() -> int:
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    return sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
+
+
+def main() -> None:
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.tiny_task import COLOURS, answer_word, draw
+
+    chat = MiniCPMVChat("tiny", device="cpu")
+    before_tree = tree_snapshot(ROOT)
+    cache_before = gradio_cache_files()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        api_rows = bad_inputs_api(chat, folder)
+        with serve(chat) as (url, client):
+            app_rows = bad_inputs_app(client, folder)
+            colours = list(COLOURS)
+            images = []
+            for index, colour in enumerate(colours):
+                path = folder / f"user_{index}.png"
+                draw(colour, "square").save(path)
+                images.append(str(path))
+            crowd = concurrent_sessions(client, images, "What colour is the shape?")
+            cross_talk = sum(answer_word(answer) != colour for answer, colour in zip(crowd["answers"], colours))
+            fair = crowd["finish_order"] == crowd["submit_order"]
+            long_run = long_session(client, 200)
+            sessions = many_sessions(client, 200, images[0])
+            restore = force_long_answers(chat)
+            latency = stop_latency(client)
+            restore()
+        cache_after = gradio_cache_files()
+    written_outside = sorted(str(p.relative_to(ROOT)) for p in tree_snapshot(ROOT) - before_tree)
+
+    import gradio
+    import torch
+    import transformers
+
+    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}, "
+          f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__}")
+    print()
+    print(f"{'bad input':<30} {'expected':<9} {'Python API':<10} {'running app':<12} clean")
+    for api, app in zip(api_rows, app_rows):
+        print(f"{api['case']:<30} {api['expect']:<9} {api['outcome']:<10} {app['outcome']:<12} "
+              f"{'yes' if api['clean'] and app['clean'] else 'NO'}")
+    clean = sum(a["clean"] for a in api_rows) + sum(a["clean"] for a in app_rows)
+    print()
+    print(f"{'figure':<52} value")
+    rows = [
+        ("inputs tried (API + app)", len(api_rows) + len(app_rows)),
+        ("handled cleanly (expected outcome, next request ok)", clean),
+        ("concurrent sessions (each its own colour)", len(colours)),
+        ("cross-talk found (answer not the session's colour)", cross_talk),
+        ("queue served sessions in submission order", "yes" if fair else "no"),
+        ("200 turns in one session: answered", long_run["answered"]),
+        ("  RSS start -> end (MB)", f"{long_run['rss_start']:.0f} -> {long_run['rss_end']:.0f}"),
+        ("200 sessions in a row: answered", sessions["answered"]),
+        ("  RSS start -> end (MB)", f"{sessions['rss_start']:.0f} -> {sessions['rss_end']:.0f}"),
+        ("Stop -> next user's answer starts (s)", f"{latency:.2f}"),
+        ("Gradio upload cache files: before / after shutdown", f"{cache_before} / {cache_after}"),
+        ("files written outside temp folders", len(written_outside)),
+    ]
+    for name, value in rows:
+        print(f"{name:<52} {value}")
+
+
+if __name__ == "__main__":
+    main()
