@@ -11,7 +11,7 @@ import pytest
 
 from bench import reliability as rel
 from bench.bad_inputs import CASES
-from minicpmv_app.tiny_task import COLOURS, answer_word, draw
+from minicpmv_app.tiny_task import COLOURS, draw
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_bad_inputs_through_the_running_app(app, tmp_path):
     assert rel.tree_snapshot(ROOT) == before
 
 
-def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, tmp_path):
+def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, trained_chat, tmp_path):
     _, client = app
     colours = list(COLOURS)[:8]
     images = []
@@ -47,8 +47,13 @@ def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, t
         path = tmp_path / f"user_{index}.png"
         draw(colour, "square").save(path)
         images.append(str(path))
-    crowd = rel.concurrent_sessions(client, images, "What colour is the shape?")
-    assert [answer_word(a) for a in crowd["answers"]] == colours  # no answer crossed sessions
+    restore = rel.force_long_answers(trained_chat)  # longer answers, so that all eight wait in the queue
+    try:
+        crowd = rel.concurrent_sessions(client, images, "What colour is the shape?")
+    finally:
+        restore()
+    # Forced long answers run on past the colour word, so compare how each starts: no answer crossed sessions.
+    assert [answer[: len(colour)] for answer, colour in zip(crowd["answers"], colours)] == colours
     assert crowd["finish_order"] == crowd["submit_order"]  # one model, served first come first served
     for display, image in zip(crowd["displays"], images):
         shown = [p["file"] for b in display for p in b["content"] if p.get("type") == "file"]
@@ -129,6 +134,11 @@ def test_no_network_calls_at_start(tmp_path):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                NETWORK_SPY_LOG=str(log), HF_HUB_OFFLINE="1")
+    # The spy itself works: a lookup of a public name is logged (it fails here, offline, which is fine).
+    subprocess.run([sys.executable, "-c", "import socket\ntry: socket.getaddrinfo('example.com', 80)\nexcept OSError: pass"],
+                   env=env, check=True)
+    assert "lookup example.com" in log.read_text()
+    log.unlink()
     process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -51,9 +51,7 @@ def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[
     An exception in the thread is re-raised here (the streamer would otherwise wait forever), and a consumer
     that stops early sets ``stop`` so the thread ends too.
     """
-    from transformers import TextIteratorStreamer
-
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+    streamer = token_streamer(tokenizer, timeout=timeout)
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -78,6 +76,33 @@ def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[
         thread.join(timeout=timeout)
     if failure:
         raise as_generation_error(failure[0])
+
+
+def token_streamer(tokenizer, *, timeout: float = 600.0):
+    """A ``TextIteratorStreamer`` that hands on text at every token.
+
+    transformers' own waits for a space before it prints (unless the text ends in a CJK character), so an
+    answer in a language without spaces, or a long run of symbols, arrives all at once at the end. This one
+    holds back only an incomplete multi-byte character.
+    """
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value):
+            if len(value.shape) > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd"):
+                return  # the rest of this character comes with the next token
+            printable, self.print_len = text[self.print_len :], len(text)
+            if printable:
+                self.on_finalized_text(printable)
+
+    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
 
 
 def as_generation_error(exc: BaseException) -> MiniCPMVError:
