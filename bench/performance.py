@@ -310,7 +310,7 @@ def main() -> None:
     overhead = app_overhead(tokens, repeats)
     videos = video(10 if args.quick else 60)
     images = image_path()
-    load = load_memory(512 if args.quick else 1536)
+    load = load_memory(512 if args.quick else 1024)
 
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores | python {platform.python_version()}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__} | seed {SEED}")

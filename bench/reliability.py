@@ -169,31 +169,61 @@ def concurrent_sessions(client_factory, images: list, question: str, max_new_tok
 
 
 # -- long sessions -----------------------------------------------------------------------------------
-def rss_mb() -> float:
+def rss_mb(pid=None) -> float:
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def long_session(client_factory, turns: int) -> dict:
+def long_session(client_factory, turns: int, pid=None) -> dict:
     client = client_factory()
-    start = rss_mb()
+    start = rss_mb(pid)
     answered = 0
     for turn in range(turns):
         display, _ = ask(client, f"Turn {turn}: hi", max_new_tokens=2)
         answered += not text_of(display[-1]).startswith(WARNING)
         if turn % 20 == 19:  # keep the history under the context limit, as a user pressing Clear would
             client.predict(api_name="/clear")
-    return dict(turns=turns, answered=answered, rss_start=start, rss_end=rss_mb())
+    return dict(turns=turns, answered=answered, rss_start=start, rss_end=rss_mb(pid))
 
 
-def many_sessions(client_factory, count: int, image: str) -> dict:
-    start = rss_mb()
-    answered = 0
-    for _ in range(count):
+def many_sessions(client_factory, count: int, image: str, pid=None) -> dict:
+    """``count`` new sessions in a row, each with a picture; RSS sampled every quarter."""
+    start = rss_mb(pid)
+    answered, samples = 0, []
+    for index in range(count):
         display, _ = ask(client_factory(), "What colour?", [image], max_new_tokens=2)
         answered += not text_of(display[-1]).startswith(WARNING)
-    return dict(sessions=count, answered=answered, rss_start=start, rss_end=rss_mb())
+        if (index + 1) % max(1, count // 4) == 0:
+            samples.append(round(rss_mb(pid)))
+    return dict(sessions=count, answered=answered, rss_start=start, rss_end=rss_mb(pid), rss_samples=samples)
+
+
+@contextmanager
+def serve_process(*args):
+    """``web_demo_2.6.py --model tiny`` as its own process: its memory is measured without the clients'."""
+    import subprocess
+
+    from gradio_client import Client
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port), *args],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            Client(url, verbose=False)
+            break
+        except Exception:
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the demo did not start")
+            time.sleep(0.5)
+    try:
+        yield url, (lambda **kw: Client(url, verbose=False, **kw)), process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 # -- stop under load -----------------------------------------------------------------------------------
@@ -247,12 +277,14 @@ def main() -> None:
             # Forced long answers run on past the colour word: compare how each starts.
             cross_talk = sum(not answer.startswith(colour) for answer, colour in zip(crowd["answers"], colours))
             fair = crowd["finish_order"] == crowd["submit_order"]
-            long_run = long_session(client, 200)
-            sessions = many_sessions(client, 200, images[0])
             restore = force_long_answers(chat)
             latency = stop_latency(client)
             restore()
         cache_after = gradio_cache_files()
+        # Memory of the app alone, in its own process; --max-sessions 50 shows where it levels off.
+        with serve_process("--max-sessions", "50") as (_, client, pid):
+            long_run = long_session(client, 200, pid)
+            sessions = many_sessions(client, 200, images[0], pid)
     written_outside = sorted(str(p.relative_to(ROOT)) for p in tree_snapshot(ROOT) - before_tree)
 
     import gradio
@@ -268,7 +300,7 @@ def main() -> None:
               f"{'yes' if api['clean'] and app['clean'] else 'NO'}")
     clean = sum(a["clean"] for a in api_rows) + sum(a["clean"] for a in app_rows)
     print()
-    print(f"{'figure':<52} value")
+    print(f"{'figure':<56} value")
     rows = [
         ("inputs tried (API + app)", len(api_rows) + len(app_rows)),
         ("handled cleanly (expected outcome, next request ok)", clean),
@@ -277,14 +309,15 @@ def main() -> None:
         ("queue served sessions in submission order", "yes" if fair else "no"),
         ("200 turns in one session: answered", long_run["answered"]),
         ("  RSS start -> end (MB)", f"{long_run['rss_start']:.0f} -> {long_run['rss_end']:.0f}"),
-        ("200 sessions in a row: answered", sessions["answered"]),
+        ("200 sessions in a row (--max-sessions 50): answered", sessions["answered"]),
         ("  RSS start -> end (MB)", f"{sessions['rss_start']:.0f} -> {sessions['rss_end']:.0f}"),
+        ("  RSS after 50 / 100 / 150 / 200 sessions (MB)", " / ".join(map(str, sessions["rss_samples"]))),
         ("Stop -> next user's answer starts (s)", f"{latency:.2f}"),
-        ("Gradio upload cache files: before / after shutdown", f"{cache_before} / {cache_after}"),
+        ("upload files left in Gradio's cache after shutdown", cache_after - cache_before),
         ("files written outside temp folders", len(written_outside)),
     ]
     for name, value in rows:
-        print(f"{name:<52} {value}")
+        print(f"{name:<56} {value}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ def server_arguments(parser: argparse.ArgumentParser, default_port: int) -> argp
     group.add_argument("--auth", default=os.environ.get("MINICPMV_AUTH"), metavar="USER:PASSWORD",
                        help="Require this login (recommended with --share or a non-local --host).")
     group.add_argument("--max-file-size", default="50mb", help="Largest upload accepted, e.g. 20mb, 1gb.")
+    group.add_argument("--max-sessions", type=int, default=1000,
+                       help="Sessions kept in memory; beyond this the oldest are dropped (bounds memory on busy demos).")
     language_argument(group)
     return parser
 

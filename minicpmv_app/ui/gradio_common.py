@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # Uploads in Gradio's cache are deleted an hour after upload (checked every 30 minutes).
 UPLOAD_CACHE = (1800, 3600)
+# A session untouched for this long is dropped with its pictures (a closed tab is dropped at once).
+SESSION_TTL_S = 3 * 3600
 
 SETTING_NAMES = ("decode_type", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams", "max_new_tokens", "system_prompt")
 
@@ -85,7 +87,7 @@ def session_state() -> gr.State:
     """Per-browser-session ``ChatSession``; cleared when Gradio drops the session (tab closed)."""
     from .session import ChatSession
 
-    return gr.State(ChatSession(), delete_callback=ChatSession.clear)
+    return gr.State(ChatSession(), time_to_live=SESSION_TTL_S, delete_callback=ChatSession.clear)
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
@@ -98,6 +100,7 @@ def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
         share=args.share,
         auth=parse_auth(args.auth),
         max_file_size=args.max_file_size,
+        state_session_capacity=args.max_sessions,
         show_error=False,
         **getattr(demo, "launch_kwargs", {}),
     )
