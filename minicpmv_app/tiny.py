@@ -17,7 +17,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-TINY_NAME = "tiny"
 # The trained checkpoint `--model tiny` loads (scripts/train_tiny.py writes it; it is committed).
 TRAINED_TINY = Path(__file__).resolve().parent / "tiny_model"
 SEED = 1234

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 from ..devices import Placement
 from . import remote_compat as compat
 from ..errors import ModelLoadError, UnsupportedFeatureError
-from ..media.video import frames_as_images
+from ..media.video import Video
 from ..messages import Conversation
 from ..presets import SAMPLING, GenerationSettings
 from .base import Backend, as_generation_error, stopping_criteria
@@ -251,11 +251,8 @@ def pin_modules(device_map: dict, prefixes, device) -> dict:
 
 
 def _expand(part) -> list:
-    from ..media.video import Video
-
-    if isinstance(part, Video):
-        return frames_as_images([part])
-    return [part]
+    """Video goes to remote chat() as its frames, in place."""
+    return list(part.frames) if isinstance(part, Video) else [part]
 
 
 def _prepend(prefix: str, content):

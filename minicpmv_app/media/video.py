@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from PIL import Image
 
@@ -189,7 +189,3 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
 
 
 _READERS = {"decord": _read_decord, "pyav": _read_pyav}
-
-
-def frames_as_images(videos: Sequence[Video]) -> list[Image.Image]:
-    return [frame for video in videos for frame in video.frames]
