@@ -2,7 +2,7 @@
 
 Starts from the random tiny build (``minicpmv_app/tiny.py``), trains on pictures drawn on the fly, prints
 held-out accuracy, and writes the checkpoint that ``--model tiny`` loads (``minicpmv_app/tiny_model/``).
-Fixed seeds; on 2 CPU cores it takes about 10 minutes.
+Fixed seeds; on 2 CPU cores it takes about 13 minutes.
 
     python scripts/train_tiny.py                      # train, evaluate, save
     python scripts/train_tiny.py --evaluate-only      # accuracy of the committed checkpoint
