@@ -194,3 +194,20 @@ def test_timeout(flaky):
     chat = MiniCPMVChat(backend=OpenAIBackend(flaky("slow").url, model="flaky", timeout=0.5))
     with pytest.raises(GenerationError, match="in time"):
         chat.chat(ask("hi"))
+
+
+def test_video_url_mode_sends_the_sampled_frames_as_one_clip(clip):
+    """For servers that take video_url (vLLM): the frames go as one small MP4 data URL."""
+    import base64
+    import io
+
+    import av
+
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", model="m", video_mode="video_url")  # nothing is sent
+    video = load_video(clip(seconds=3, fps=5))
+    parts = backend.request_messages(Conversation([Message("user", [video, "What happens?"])]))[-1]["content"]
+    assert [p["type"] for p in parts] == ["video_url", "text"]
+    header, data = parts[0]["video_url"]["url"].split(",", 1)
+    assert header == "data:video/mp4;base64"
+    with av.open(io.BytesIO(base64.b64decode(data))) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(video) == 3
