@@ -171,23 +171,20 @@ print(json.dumps(dict(seconds=seconds, frames=len(frames), peak_mb=(peak - base)
 
 
 def make_clip(path: Path, seconds: int, size=(1280, 720), fps=30) -> None:
-    import av
     import numpy as np
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "28"}
-        gradient = np.linspace(0, 255, size[0], dtype=np.uint8)[None, :, None]
+    from minicpmv_app.media.video import write_video
+
+    gradient = np.linspace(0, 255, size[0], dtype=np.uint8)[None, :, None]
+
+    def frames():
         for n in range(seconds * fps):
             array = np.empty((size[1], size[0], 3), dtype=np.uint8)
             array[:] = gradient
             array[:, :, 1] = (n * 4) % 256
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            yield array
+
+    write_video(path, frames(), fps=fps, size=size, options={"preset": "ultrafast", "crf": "28"})
 
 
 def video(seconds: int) -> list[dict]:

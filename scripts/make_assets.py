@@ -8,10 +8,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from minicpmv_app.media.video import write_video  # noqa: E402
+
+ASSETS = ROOT / "assets"
 
 
 def font(size: int):
@@ -65,25 +69,19 @@ def scene(path: Path, second_shape: str) -> None:
 
 
 def clip(path: Path, seconds: int = 4, fps: int = 10, size=(160, 120)) -> None:
-    import av
+    """A yellow ball rolling across a meadow."""
+    count = seconds * fps
 
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "veryslow", "crf": "30"}
-        frames = seconds * fps
-        for n in range(frames):
+    def frames():
+        for n in range(count):
             image = Image.new("RGB", size, (200, 230, 255))
             draw = ImageDraw.Draw(image)
-            x = 10 + (size[0] - 50) * n / (frames - 1)
+            x = 10 + (size[0] - 50) * n / (count - 1)
             draw.rectangle((0, 95, size[0], size[1]), fill=(90, 170, 80))
             draw.ellipse((x, 60, x + 30, 90), fill=(240, 200, 0))
-            frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            yield image
+
+    write_video(path, frames(), fps=fps, size=size, options={"preset": "veryslow", "crf": "30"})
 
 
 def main(folder: Path = ASSETS) -> None:

@@ -14,23 +14,16 @@ def solid_image(colour=(255, 0, 0), size=(64, 48), mode="RGB") -> Image.Image:
 
 def write_clip(path: Path, *, seconds: float, fps: int, size=(64, 48), colour=None) -> Path:
     """An MP4 whose frame n has brightness tied to n (or a fixed ``colour``), so samples can be located."""
-    import av
+    from minicpmv_app.media.video import write_video
 
-    frames = int(round(seconds * fps))
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        for n in range(frames):
-            if colour is None:
-                level = int(255 * n / max(1, frames - 1))
-                array = np.full((size[1], size[0], 3), level, dtype=np.uint8)
-            else:
-                array = np.empty((size[1], size[0], 3), dtype=np.uint8)
-                array[:] = colour
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    count = int(round(seconds * fps))
+
+    def frames():
+        for n in range(count):
+            fill = colour if colour is not None else int(255 * n / max(1, count - 1))
+            array = np.empty((size[1], size[0], 3), dtype=np.uint8)
+            array[:] = fill
+            yield array
+
+    write_video(path, frames(), fps=fps, size=size, options={"preset": "ultrafast", "crf": "18"})
     return path

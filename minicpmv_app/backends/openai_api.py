@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional
 from PIL import Image
 
 from ..errors import GenerationError, InvalidInputError, ModelLoadError
-from ..media.video import Video
+from ..media.video import Video, write_video
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from .base import Backend
@@ -38,21 +38,8 @@ def data_url(image: Image.Image, quality: int = 95) -> str:
 
 def video_data_url(video: Video) -> str:
     """The sampled frames re-encoded as a short MP4 (1 frame per sample), for servers that take ``video_url``."""
-    import av
-    import numpy as np
-
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=max(1, round(video.sample_fps)))
-        width, height = video.frames[0].size
-        stream.width, stream.height = width - width % 2, height - height % 2
-        stream.pix_fmt = "yuv420p"
-        for frame in video.frames:
-            array = np.asarray(frame.convert("RGB").resize((stream.width, stream.height)))
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(buffer, video.frames, fps=max(1, round(video.sample_fps)), size=video.frames[0].size)
     return "data:video/mp4;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

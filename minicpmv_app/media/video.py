@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from PIL import Image
 
@@ -137,6 +137,29 @@ def _check(num_frames: int, fps: float, max_duration: float) -> float:
             key="video_too_long", minutes=minutes, limit=limit,
         )
     return duration
+
+
+def write_video(target, frames: Iterable, *, fps: int, size: tuple[int, int], options: Optional[dict] = None) -> None:
+    """Encode frames (PIL images or HxWx3 uint8 arrays) as H.264 MP4 into a path or a binary file object.
+
+    Odd sizes are rounded down to even (yuv420p needs it); frames of another size are resized.
+    """
+    import av
+    import numpy as np
+
+    width, height = size[0] - size[0] % 2, size[1] - size[1] % 2
+    with av.open(target if not isinstance(target, os.PathLike) else str(target), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if options:
+            stream.options = options
+        for frame in frames:
+            if isinstance(frame, Image.Image):
+                frame = np.asarray(frame.convert("RGB").resize((width, height)) if frame.size != (width, height) else frame.convert("RGB"))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
