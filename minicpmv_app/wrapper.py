@@ -8,7 +8,6 @@ from typing import Any, Iterator, Optional
 
 from . import presets
 from .backends import Backend, load_backend
-from .devices import placement as choose_placement
 from .grounding import GroundingFilter
 from .hub import resolve_model_path
 from .messages import Conversation, parse_request, validate
@@ -63,9 +62,8 @@ class MiniCPMVChat:
 
             backend = OpenAIBackend(api_base, api_key=api_key, model=api_model, timeout=api_timeout)
         if backend is None:
-            place = choose_placement(device, dtype)
             folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
-            backend = load_backend(folder, place)
+            backend = load_backend(folder, device, dtype)
         self.backend = backend
         self.strip_grounding = strip_grounding
         # In-process models answer one request at a time; servers batch, so they get more slots.

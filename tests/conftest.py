@@ -1,5 +1,5 @@
-"""Shared fixtures: the tiny checkpoint (built once per run in a temp cache), legacy remote-code folders,
-and generated media. Nothing here touches the network."""
+"""Shared fixtures: the tiny checkpoint (built once per run in a temp cache), the real legacy checkpoints of
+../shared/legacy_corpus with their pinned runtime, and generated media. Nothing here touches the network."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LEGACY_CORPUS = ROOT.parent / "shared" / "legacy_corpus"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,18 +52,26 @@ def trained_chat():
 
 
 @pytest.fixture(scope="session")
-def legacy_folders(tiny_folder, tmp_path_factory) -> dict:
-    from tests.fixtures.legacy import FLAVOURS, build_legacy_checkpoint
-
-    root = tmp_path_factory.mktemp("legacy")
-    return {name: build_legacy_checkpoint(tiny_folder, root / name, name) for name in FLAVOURS}
+def legacy_corpus() -> Path:
+    """The REAL remote code of MiniCPM-V 2.0 and 2.6 with tiny random weights (../shared/legacy_corpus)."""
+    if not LEGACY_CORPUS.is_dir():
+        pytest.skip(f"{LEGACY_CORPUS} is absent (it sits beside the project in the team's checkout, not in a clone)")
+    return LEGACY_CORPUS
 
 
 @pytest.fixture(scope="session")
-def legacy_chats(legacy_folders) -> dict:
-    from minicpmv_app import MiniCPMVChat
+def runtime_440():
+    """The transformers 4.40 runtime installed ahead (.ci/run does it); CI fails without it instead of skipping."""
+    from minicpmv_app.runtimes import RUNTIMES, install_command, installed
 
-    return {name: MiniCPMVChat(str(folder), device="cpu") for name, folder in legacy_folders.items()}
+    runtime = RUNTIMES["transformers-4.40"]
+    folder = installed(runtime)
+    if folder is None:
+        message = f"the {runtime.name} runtime is not installed: run {install_command(runtime)}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
 
 
 @pytest.fixture

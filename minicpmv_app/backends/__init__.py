@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Optional
 
-from ..devices import Placement
 from ..errors import ModelLoadError
 from .base import Backend
 
@@ -28,7 +28,10 @@ def read_config(folder: Path) -> dict:
 def choose_backend(config: dict) -> str:
     """``transformers`` when transformers has a native image-text-to-text class for this model_type,
     ``remote-code`` when the checkpoint ships its own code, else an error."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    except ImportError:  # transformers < 4.45, e.g. a runtime pinned by an old model card
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES = {}
 
     model_type = config.get("model_type")
     if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
@@ -44,14 +47,36 @@ def choose_backend(config: dict) -> str:
     )
 
 
-def load_backend(folder: Path, placement: Placement) -> Backend:
+def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None) -> Backend:
+    """The backend for the checkpoint in ``folder``.
+
+    Native models load here. Remote code runs here only where the installed transformers satisfies its model
+    card's pin (``minicpmv_app.runtimes``); otherwise in a worker process on that pin, installed on first use.
+    """
+    from ..devices import placement
+
     config = read_config(folder)
     kind = choose_backend(config)
-    log.info("Loading %s with the %s backend on %s", folder, kind, placement.device)
     if kind == "transformers":
         from .native import NativeBackend
 
-        return NativeBackend(folder, placement)
-    from .remote_code import RemoteCodeBackend
+        log.info("Loading %s with transformers' own classes", folder)
+        return NativeBackend(folder, placement(device, dtype))
+    from .. import runtimes
 
-    return RemoteCodeBackend(folder, placement, config)
+    runtime = runtimes.runtime_for(config)
+    if runtime is None or runtime.accepted(installed_transformers()):
+        from .remote_code import RemoteCodeBackend
+
+        log.info("Loading %s (%s) with its own code in this process", folder, runtimes.generation_name(config))
+        return RemoteCodeBackend(folder, placement(device, dtype), config)
+    from .worker import WorkerBackend
+
+    log.info("Loading %s (%s) in a worker on %s", folder, runtimes.generation_name(config), runtime.name)
+    return WorkerBackend(folder, device, dtype, runtime.name, runtimes.install(runtime))
+
+
+def installed_transformers() -> str:
+    from importlib.metadata import version
+
+    return version("transformers")

@@ -24,13 +24,6 @@ from .base import Backend, as_generation_error, stopping_criteria
 
 log = logging.getLogger(__name__)
 
-# What each generation's model card pins, keyed by config.json (model_type, version).
-MODEL_CARD_TRANSFORMERS = {
-    ("minicpmv", "2.5"): "4.40.0",
-    ("minicpmv", "2.6"): "4.40.0",
-    ("minicpmo", "2.6"): "4.51.0",
-    ("minicpmv", "4.5"): "4.55.0",
-}
 # Upstream pins these to one device when it spreads a model over several GPUs: the vision tower's output,
 # the resampler and the token embeddings are combined in one tensor, and the LM head reads the embeddings.
 PINNED_MODULES = ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head")
@@ -70,19 +63,14 @@ class RemoteCodeBackend(Backend):
         self.placement = placement
         self._torch = torch
         try:
-            # The remote classes are resolved first and fixed for today's torch/transformers (remote_compat).
-            model_class = compat.fix_model_class(compat.resolve_class(config["auto_map"]["AutoModel"], folder))
+            model_class = compat.resolve_class(config["auto_map"]["AutoModel"], folder)
             device_map = (
                 multi_gpu_device_map(model_class, folder, placement.dtype) if placement.multi_gpu else placement.device_map
             )
+            # dtype explicit: transformers 4.x and 5.x pick different defaults (and name the argument differently).
             self.model = model_class.from_pretrained(
-                folder,
-                trust_remote_code=True,
-                dtype=placement.dtype,  # explicit: transformers 4.x and 5.x pick different defaults
-                attn_implementation="sdpa",
-                device_map=device_map,
+                folder, trust_remote_code=True, device_map=device_map, **{dtype_argument(): placement.dtype}
             ).eval()
-            compat.rebuild_buffers(self.model)
             self.tokenizer = load_tokenizer(folder)
         except Exception as exc:
             raise ModelLoadError(_load_failure(folder, config, exc)) from exc
@@ -117,57 +105,7 @@ class RemoteCodeBackend(Backend):
         inner.generate = generate_with_stop
 
     def chat_arguments(self, conversation: Conversation, settings: GenerationSettings) -> dict[str, Any]:
-        """Keyword arguments for the checkpoint's ``chat()``."""
-        flavour = self.flavour
-        videos = conversation.videos
-        if flavour.images_in_content:
-            msgs = [
-                {"role": m.role, "content": [p for part in m.parts for p in _expand(part)]}
-                for m in conversation.messages
-            ]
-            image = None
-        else:
-            images = conversation.images
-            if videos:
-                raise UnsupportedFeatureError(
-                    f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.",
-                    key="no_video_model",
-                )
-            if len(images) > 1:
-                raise UnsupportedFeatureError(
-                    f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask "
-                    "about another image, or use MiniCPM-V 2.6 or newer.",
-                    key="one_image_model",
-                )
-            if flavour.needs_image and not images:
-                raise UnsupportedFeatureError(
-                    f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first.",
-                    key="needs_image",
-                )
-            msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
-            image = images[0] if images else None
-        if conversation.system_prompt and not flavour.system_prompt:
-            msgs[0]["content"] = _prepend(conversation.system_prompt, msgs[0]["content"])
-        kwargs: dict[str, Any] = dict(
-            image=image,
-            msgs=msgs,
-            tokenizer=self.tokenizer,
-            sampling=settings.sampling,
-            max_new_tokens=settings.max_new_tokens,
-            **settings.params,
-        )
-        if flavour.returns_tuple:
-            kwargs["context"] = None
-        if flavour.system_prompt and conversation.system_prompt:
-            kwargs["system_prompt"] = conversation.system_prompt
-        if flavour.video_options and videos:
-            frames = sum(len(v) for v in videos)
-            kwargs.update(
-                use_image_id=False,
-                max_slice_nums=1 if frames > VIDEO_MANY_FRAMES else 2,
-                max_inp_length=VIDEO_MAX_INP_LENGTH,
-            )
-        return kwargs
+        return chat_arguments(self.flavour, conversation, settings, self.tokenizer)
 
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
@@ -201,15 +139,68 @@ class RemoteCodeBackend(Backend):
             self._stop = None
 
 
+def chat_arguments(flavour: ChatFlavour, conversation: Conversation, settings: GenerationSettings, tokenizer) -> dict[str, Any]:
+    """Keyword arguments for a checkpoint's ``chat()`` of this shape, as its model card calls it."""
+    videos = conversation.videos
+    if flavour.images_in_content:
+        msgs = [
+            {"role": m.role, "content": [p for part in m.parts for p in _expand(part)]}
+            for m in conversation.messages
+        ]
+        image = None
+    else:
+        images = conversation.images
+        if videos:
+            raise UnsupportedFeatureError(
+                f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.",
+                key="no_video_model",
+            )
+        if len(images) > 1:
+            raise UnsupportedFeatureError(
+                f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask "
+                "about another image, or use MiniCPM-V 2.6 or newer.",
+                key="one_image_model",
+            )
+        if flavour.needs_image and not images:
+            raise UnsupportedFeatureError(
+                f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first.",
+                key="needs_image",
+            )
+        msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
+        image = images[0] if images else None
+    if conversation.system_prompt and not flavour.system_prompt:
+        msgs[0]["content"] = _prepend(conversation.system_prompt, msgs[0]["content"])
+    kwargs: dict[str, Any] = dict(
+        image=image,
+        msgs=msgs,
+        tokenizer=tokenizer,
+        sampling=settings.sampling,
+        max_new_tokens=settings.max_new_tokens,
+        **settings.params,
+    )
+    if flavour.returns_tuple:
+        kwargs["context"] = None
+    if flavour.system_prompt and conversation.system_prompt:
+        kwargs["system_prompt"] = conversation.system_prompt
+    if flavour.video_options and videos:
+        frames = sum(len(v) for v in videos)
+        kwargs.update(
+            use_image_id=False,
+            max_slice_nums=1 if frames > VIDEO_MANY_FRAMES else 2,
+            max_inp_length=VIDEO_MAX_INP_LENGTH,
+        )
+    return kwargs
+
+
 def load_tokenizer(folder: Path):
-    """The checkpoint's tokenizer; a remote tokenizer class is resolved and fixed first."""
+    """The checkpoint's tokenizer (its own remote class where ``auto_map`` names one)."""
     from transformers import AutoTokenizer
 
     config_file = folder / "tokenizer_config.json"
     settings = json.loads(config_file.read_text()) if config_file.is_file() else {}
     reference = (settings.get("auto_map") or {}).get("AutoTokenizer")
     if reference:
-        return compat.fix_tokenizer_class(compat.resolve_class(reference, folder)).from_pretrained(folder, trust_remote_code=True)
+        return compat.resolve_class(reference, folder).from_pretrained(folder, trust_remote_code=True)
     return AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
 
 
@@ -219,7 +210,7 @@ def multi_gpu_device_map(model_class, folder: Path, dtype, max_memory: Optional[
 
     config = model_class.config_class.from_pretrained(folder)
     with init_empty_weights():
-        skeleton = model_class._from_config(config, dtype=dtype)
+        skeleton = model_class._from_config(config, **{dtype_argument(): dtype})
     device_map = infer_auto_device_map(
         skeleton,
         max_memory=max_memory,
@@ -261,14 +252,24 @@ def _prepend(prefix: str, content):
     return [prefix, *content]
 
 
+def dtype_argument() -> str:
+    """``from_pretrained``'s name for the dtype: ``torch_dtype`` before transformers 4.56, ``dtype`` after."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
 def _load_failure(folder: Path, config: dict, exc: BaseException) -> str:
     import transformers
 
-    key = (str(config.get("model_type")), str(config.get("version")))
-    wanted = MODEL_CARD_TRANSFORMERS.get(key)
+    from ..runtimes import runtime_for
+
+    runtime = runtime_for(config)
     advice = (
-        f"its model card asks for transformers=={wanted}: pip install 'transformers=={wanted}' in a separate venv"
-        if wanted
+        f"its model card asks for transformers=={runtime.transformers}, which the app runs in a worker on its own "
+        f"(python -m minicpmv_app.runtimes install {runtime.name})"
+        if runtime
         else "install the transformers version its model card asks for, in a separate venv"
     )
     return (

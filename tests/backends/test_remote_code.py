@@ -1,149 +1,97 @@
-"""The remote-code backend through AutoModel.from_pretrained(trust_remote_code=True) on test-only model code
-implementing each documented legacy chat() shape."""
+"""What each legacy ``chat()`` shape receives, built from the signatures MODEL_API.md documents.
 
-import json
-import shutil
-import threading
+The real code of 2.0 and 2.6 runs in tests/runtimes/test_legacy_corpus.py; these cover the argument building for
+every shape (2.5 included, whose code is not in the corpus) without a model.
+"""
 
-import pytest
 from PIL import Image
+import pytest
 
-from chat import MiniCPMVChat, img2base64
-from minicpmv_app.errors import ModelLoadError, UnsupportedFeatureError
+from minicpmv_app.backends.remote_code import chat_arguments, detect_flavour, pin_modules
+from minicpmv_app.errors import UnsupportedFeatureError
 from minicpmv_app.media.video import Video
 from minicpmv_app.messages import Conversation, Message
+from minicpmv_app.presets import resolve
 
 
-def ask(text, image=None):
-    return {"image": image, "question": json.dumps([{"role": "user", "content": text}])}
+# The documented signatures (MODEL_API.md, "Legacy chat()"), without bodies: only their parameters matter here.
+def chat_v1(self, image, msgs, context, tokenizer, vision_hidden_states=None, max_new_tokens=1024, sampling=True,
+            max_inp_length=2048, **kwargs): ...
 
 
-def last_call(chat):
-    return chat.backend.model.calls[-1]
+def chat_v25(self, image, msgs, tokenizer, processor=None, vision_hidden_states=None, max_new_tokens=1024,
+             sampling=True, max_inp_length=2048, system_prompt="", stream=False, **kwargs): ...
 
 
-@pytest.mark.parametrize("flavour, shape", [("v1", "1.0/2.0"), ("v25", "2.5"), ("v26", "2.6+")])
-def test_shape_is_read_from_the_chat_signature(legacy_chats, flavour, shape):
-    assert legacy_chats[flavour].backend.flavour.name == shape
+def chat_v26(self, image, msgs, tokenizer, processor=None, vision_hidden_states=None, max_new_tokens=2048,
+             min_new_tokens=0, sampling=True, max_inp_length=8192, system_prompt="", stream=False,
+             max_slice_nums=None, use_image_id=None, **kwargs): ...
 
 
-@pytest.mark.parametrize("flavour", ["v1", "v25", "v26"])
-def test_upstream_call_answers(legacy_chats, image_file, flavour):
-    answer = legacy_chats[flavour].chat(ask("What is it?", img2base64(image_file())), max_new_tokens=5)
-    assert isinstance(answer, str)
+V1, V25, V26 = (detect_flavour(f) for f in (chat_v1, chat_v25, chat_v26))
+RED = Image.new("RGB", (32, 32), (255, 0, 0))
+BLUE = Image.new("RGB", (32, 32), (0, 0, 255))
 
 
-def test_v1_gets_context_and_its_own_temperature(legacy_chats, image_file):
-    chat = legacy_chats["v1"]
-    chat.chat(ask("What?", img2base64(image_file())), max_new_tokens=3)
-    call = last_call(chat)
-    assert call["context"] is None
-    assert isinstance(call["image"], Image.Image)
-    assert call["generate"]["temperature"] == 0.6
+def conversation(*parts, system=""):
+    return Conversation([Message("user", list(parts))], system)
 
 
-def test_v25_takes_the_image_apart_and_str_content(legacy_chats, image_file):
-    chat = legacy_chats["v25"]
-    msgs = [
-        {"role": "user", "content": "What?"},
-        {"role": "assistant", "content": "A square."},
-        {"role": "user", "content": "Colour?"},
-    ]
-    chat.chat({"image": img2base64(image_file()), "question": json.dumps(msgs)}, max_new_tokens=3)
-    call = last_call(chat)
-    assert isinstance(call["image"], Image.Image)
-    assert [m["content"] for m in call["msgs"]] == ["What?", "A square.", "Colour?"]
+def test_shapes_are_read_from_the_signature():
+    assert (V1.name, V25.name, V26.name) == ("1.0/2.0", "2.5", "2.6+")
+    assert V1.returns_tuple and not V1.can_stream
+    assert V25.can_stream and V25.needs_image and not V25.images_in_content
+    assert V26.images_in_content and V26.video_options
 
 
-def test_v25_refuses_a_second_image_with_advice(legacy_chats, image_file):
-    first, second = img2base64(image_file(name="a.png")), img2base64(image_file(name="b.png"))
-    msgs = [{"role": "user", "content": [{"type": "image", "pairs": first}, {"type": "image", "pairs": second}, "Compare"]}]
+def test_v1_gets_the_image_apart_and_a_context():
+    kwargs = chat_arguments(V1, conversation(RED, "What?"), resolve(), tokenizer="tok")
+    assert kwargs["image"] is RED and kwargs["context"] is None and kwargs["tokenizer"] == "tok"
+    assert kwargs["msgs"] == [{"role": "user", "content": "What?"}]
+
+
+def test_v25_takes_str_content_and_refuses_a_second_image_or_none():
+    kwargs = chat_arguments(V25, conversation(RED, "What?"), resolve(), tokenizer=None)
+    assert kwargs["image"] is RED and kwargs["msgs"][0]["content"] == "What?"
     with pytest.raises(UnsupportedFeatureError, match="one image"):
-        legacy_chats["v25"].chat({"question": json.dumps(msgs)})
+        chat_arguments(V25, conversation(RED, BLUE, "Compare"), resolve(), tokenizer=None)
+    with pytest.raises(UnsupportedFeatureError, match="upload one first"):
+        chat_arguments(V25, conversation("Hello"), resolve(), tokenizer=None)
 
 
-def test_v26_gets_images_inside_content(legacy_chats, image_file):
-    chat = legacy_chats["v26"]
-    red, blue = img2base64(image_file((255, 0, 0), name="r.png")), img2base64(image_file((0, 0, 255), name="b.png"))
-    msgs = [{"role": "user", "content": [{"type": "image", "pairs": red}, {"type": "image", "pairs": blue}, {"type": "text", "pairs": "Compare."}]}]
-    chat.chat({"image": None, "question": json.dumps(msgs)}, max_new_tokens=3)
-    content = last_call(chat)["msgs"][0]["content"]
-    assert [type(p).__name__ for p in content] == ["Image", "Image", "str"]
-    assert content[0].getpixel((0, 0)) == (255, 0, 0) and content[1].getpixel((0, 0)) == (0, 0, 255)
-    assert last_call(chat)["image"] is None
+def test_v26_gets_images_inside_content_in_order():
+    kwargs = chat_arguments(V26, conversation(RED, BLUE, "Compare."), resolve(), tokenizer=None)
+    assert kwargs["image"] is None
+    assert kwargs["msgs"][0]["content"] == [RED, BLUE, "Compare."]
 
 
-@pytest.mark.parametrize("flavour", ["v25", "v26"])
-def test_sampling_streams_and_beam_search_does_not(legacy_chats, flavour, image_file):
-    chat = legacy_chats[flavour]
-    request = ask("Tell me a story.", img2base64(image_file()))
-    pieces = list(chat.stream(request, max_new_tokens=30))
-    assert last_call(chat)["stream"] is True and len(pieces) >= 1
-    beam = list(chat.stream(request, decode_type="Beam Search", num_beams=2, max_new_tokens=8))
-    call = last_call(chat)
-    assert call["stream"] is False and len(beam) <= 1
-    assert call["generate"]["num_beams"] == 2 and "top_p" not in call["generate"]
+def test_decoding_settings_follow_the_preset():
+    beam = chat_arguments(V26, conversation("hi"), resolve("Beam Search", num_beams=2, max_new_tokens=8), tokenizer=None)
+    assert beam["sampling"] is False and beam["num_beams"] == 2 and beam["max_new_tokens"] == 8 and "top_p" not in beam
+    sampling = chat_arguments(V26, conversation("hi"), resolve(top_p=0.5), tokenizer=None)
+    assert sampling["sampling"] is True and sampling["top_p"] == 0.5 and "num_beams" not in sampling
 
 
-def test_system_prompt_goes_where_each_shape_takes_it(legacy_chats):
-    legacy_chats["v26"].chat(ask("hi"), max_new_tokens=2, system_prompt="Be brief.")
-    assert last_call(legacy_chats["v26"])["system_prompt"] == "Be brief."
-    legacy_chats["v1"].chat(ask("hi"), max_new_tokens=2, system_prompt="Be brief.")
-    assert last_call(legacy_chats["v1"])["msgs"][0]["content"].startswith("Be brief.")
+def test_system_prompt_goes_where_each_shape_takes_it():
+    assert chat_arguments(V26, conversation("hi", system="Be brief."), resolve(), None)["system_prompt"] == "Be brief."
+    v1 = chat_arguments(V1, conversation(RED, "hi", system="Be brief."), resolve(), None)
+    assert "system_prompt" not in v1 and v1["msgs"][0]["content"].startswith("Be brief.")
 
 
 @pytest.mark.parametrize("frames, slices", [(8, 2), (20, 1)])
-def test_video_as_frames_with_the_documented_options(legacy_chats, frames, slices):
-    chat = legacy_chats["v26"]
+def test_video_as_frames_with_the_documented_options(frames, slices):
     video = Video(frames=[Image.new("RGB", (32, 32), (0, 200, 0)) for _ in range(frames)], fps=1.0, duration=float(frames))
-    conversation = Conversation([Message("user", [video, "What happens?"])])
-    "".join(chat.stream_conversation(conversation, chat.settings(max_new_tokens=2)))
-    call = last_call(chat)
-    assert (call["use_image_id"], call["max_slice_nums"], call["max_inp_length"]) == (False, slices, 4352)
-    assert sum(isinstance(p, Image.Image) for p in call["msgs"][0]["content"]) == frames
-
-
-def test_stop_reaches_the_remote_generate(legacy_chats):
-    chat = legacy_chats["v26"]
-    request = ask("Tell me everything.")
-    tokens = lambda text: len(chat.backend.tokenizer(text)["input_ids"])  # noqa: E731
-    # Beam search is deterministic and is not cut short by our own loop, only by generate() itself.
-    free = chat.chat(request, decode_type="Beam Search", max_new_tokens=60)
-    stop = threading.Event()
-    stop.set()
-    stopped = "".join(chat.stream(request, decode_type="Beam Search", max_new_tokens=60, stop_event=stop))
-    # One step of generation (a byte-level token may re-tokenise into a few) against a long free answer.
-    assert tokens(free) > 20
-    assert tokens(stopped) <= 4
-
-
-def test_broken_remote_code_says_which_transformers_to_use(legacy_folders, tmp_path):
-    folder = tmp_path / "MiniCPM-V-2_6-broken"
-    shutil.copytree(legacy_folders["v26"], folder)
-    code = folder / "modeling_tiny_legacy.py"
-    code.write_text("raise ImportError('cannot import name LlamaFlashAttention2')\n" + code.read_text())
-    with pytest.raises(ModelLoadError, match=r"transformers==4\.40\.0"):
-        MiniCPMVChat(str(folder), device="cpu")
+    kwargs = chat_arguments(V26, conversation(video, "What happens?"), resolve(), None)
+    assert (kwargs["use_image_id"], kwargs["max_slice_nums"], kwargs["max_inp_length"]) == (False, slices, 4352)
+    assert sum(isinstance(p, Image.Image) for p in kwargs["msgs"][0]["content"]) == frames
+    with pytest.raises(UnsupportedFeatureError, match="video"):
+        chat_arguments(V25, conversation(video, "What happens?"), resolve(), None)
 
 
 def test_pinned_modules_move_to_the_first_gpu():
-    from minicpmv_app.backends.remote_code import pin_modules
-
     spread = {"vpm.encoder.layers.0": 0, "vpm.encoder.layers.1": 1, "resampler": 1, "llm.model.embed_tokens": 1,
               "llm.model.layers": 1, "llm.lm_head": 1}
     pinned = pin_modules(spread, ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head"), 0)
     assert pinned == {"vpm": 0, "resampler": 0, "llm.model.embed_tokens": 0, "llm.model.layers": 1, "llm.lm_head": 0}
     coarse = pin_modules({"llm": 1, "vpm": 1}, ("vpm", "llm.lm_head"), 0)
     assert coarse == {"llm": 1, "vpm": 0, "llm.lm_head": 0}  # longest prefix wins when loading
-
-
-def test_multi_gpu_map_of_a_remote_checkpoint(legacy_folders, legacy_chats):
-    """accelerate balances the tiny legacy model over two (described) GPUs; the pinned parts share GPU 0."""
-    import torch
-
-    from minicpmv_app.backends.remote_code import multi_gpu_device_map
-
-    model_class = type(legacy_chats["v26"].backend.model)
-    device_map = multi_gpu_device_map(model_class, legacy_folders["v26"], torch.float32, max_memory={0: 2_000_000, 1: 20_000_000, "cpu": 10**9})
-    assert set(device_map.values()) >= {0, 1}
-    assert device_map["llm.lm_head"] == 0
