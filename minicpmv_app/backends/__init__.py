@@ -53,18 +53,18 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
     Native models load here. Remote code runs here only where the installed transformers satisfies its model
     card's pin (``minicpmv_app.runtimes``); otherwise in a worker process on that pin, installed on first use.
     """
+    from .. import runtimes
     from ..devices import placement
 
     config = read_config(folder)
-    kind = choose_backend(config)
-    if kind == "transformers":
-        from .native import NativeBackend
-
-        log.info("Loading %s with transformers' own classes", folder)
-        return NativeBackend(folder, placement(device, dtype))
-    from .. import runtimes
-
     runtime = runtimes.runtime_for(config)
+    # A generation with a pinned runtime is decided without importing transformers: the worker starts sooner.
+    if runtime is None or "AutoModel" not in (config.get("auto_map") or {}):
+        if choose_backend(config) == "transformers":
+            from .native import NativeBackend
+
+            log.info("Loading %s with transformers' own classes", folder)
+            return NativeBackend(folder, placement(device, dtype))
     if runtime is None or runtime.accepted(installed_transformers()):
         from .remote_code import RemoteCodeBackend
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Optional
@@ -56,6 +57,7 @@ class WorkerBackend(Backend):
             [sys.executable, "-m", "minicpmv_app.runtimes.child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=str(PROJECT_ROOT),
         )
+        weakref.finalize(self, _shut_down, self.process)
         self._send(("load", {"folder": str(self.folder), "device": self.device, "dtype": self.dtype}))
         kind, payload = self._receive(loading=True)
         if kind == "error":
@@ -89,27 +91,12 @@ class WorkerBackend(Backend):
             ) from exc
 
     def _close(self) -> None:
-        if self.process is None:
-            return
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            _shut_down(self.process)
 
     def close(self) -> None:
+        """End the worker (also done when this backend is collected, and at exit)."""
         self._close()
-
-    def __del__(self):
-        try:
-            self._close()
-        except Exception:
-            pass
 
     # -- the Backend interface ---------------------------------------------------------------------
     def describe(self) -> str:
@@ -171,6 +158,20 @@ class WorkerBackend(Backend):
                 return
             if kind in ("done", "error"):
                 return
+
+
+def _shut_down(process: subprocess.Popen) -> None:
+    """Closing its stdin tells the worker to stop and exit; kill it if it does not within 10 s."""
+    for stream in (process.stdin, process.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _typed(payload: dict, *, default: type) -> MiniCPMVError:
