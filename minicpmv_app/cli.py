@@ -49,6 +49,34 @@ def server_arguments(parser: argparse.ArgumentParser, default_port: int) -> argp
     return parser
 
 
+def settings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--temperature``, ``--max-new-tokens``, ...: the UI's starting values, one option per schema setting."""
+    from . import settings
+
+    group = parser.add_argument_group("generation settings (starting values in the UI)")
+    for setting in settings.SCHEMA:
+        kind = {"float": float, "int": int}.get(setting.kind, str)
+        extra = {"choices": list(settings.BOTH)} if setting.kind == "choice" else {}
+        group.add_argument(f"--{setting.name.replace('_', '-')}", dest=f"setting_{setting.name}", type=kind,
+                           default=None, **extra)
+    return parser
+
+
+def settings_defaults(args: argparse.Namespace) -> dict:
+    """The settings given on the command line, checked against the schema (exits with the reason if not)."""
+    from . import settings
+
+    chosen = {}
+    for setting in settings.SCHEMA:
+        value = getattr(args, f"setting_{setting.name}", None)
+        if value is not None:
+            try:
+                chosen[setting.name] = setting.check(value)
+            except MiniCPMVError as exc:
+                raise SystemExit(f"error: {exc}") from None
+    return chosen
+
+
 def language_argument(group) -> None:
     group.add_argument("--lang", default=os.environ.get("MINICPMV_LANG") or None, choices=["en", "zh"],
                        help="Interface language. Default: the browser's (English or 简体中文).")

@@ -8,24 +8,11 @@ backend so a setting means the same thing whichever backend runs the model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import InvalidInputError
+from .settings import BEAM_SEARCH, BY_NAME, DEFAULT_MAX_NEW_TOKENS, PRESETS, SAMPLING
 
-SAMPLING = "Sampling"
-BEAM_SEARCH = "Beam Search"
-
-PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        SAMPLING: MappingProxyType(
-            {"top_p": 0.8, "top_k": 100, "temperature": 0.7, "repetition_penalty": 1.05}
-        ),
-        BEAM_SEARCH: MappingProxyType({"num_beams": 3, "repetition_penalty": 1.2}),
-    }
-)
-
-DEFAULT_MAX_NEW_TOKENS = 1024
 MIN_TEMPERATURE = 0.01
 
 # Accepted spellings for the decode type; the UIs and older callers use several.
@@ -36,16 +23,6 @@ _ALIASES = {
     "beam_search": BEAM_SEARCH,
     "beam": BEAM_SEARCH,
     "search": BEAM_SEARCH,
-}
-
-# Sanity ranges: values outside them are user errors, not things to pass to generate().
-_RANGES = {
-    "temperature": (0.0, 10.0),
-    "top_p": (0.0, 1.0),
-    "top_k": (0, 100_000),
-    "repetition_penalty": (0.1, 10.0),
-    "num_beams": (1, 32),
-    "max_new_tokens": (1, 1_000_000),
 }
 
 
@@ -121,13 +98,4 @@ def resolve(
 
 
 def _checked(key: str, value: Any) -> Any:
-    low, high = _RANGES.get(key, (None, None))
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{key} must be a number, got {value!r}.") from None
-    if low is not None and not (low <= number <= high):
-        raise InvalidInputError(f"{key}={value!r} is out of range; use a value from {low} to {high}.")
-    if key in ("top_k", "num_beams", "max_new_tokens"):
-        return int(number)
-    return number
+    return BY_NAME[key].check(value)

@@ -12,21 +12,13 @@ from .grounding import GroundingFilter
 from .hub import resolve_model_path
 from .messages import Conversation, parse_request, validate
 from .presets import GenerationSettings
+from .settings import NAMES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "openbmb/MiniCPM-V-2_6"
-_SETTING_KEYS = (
-    "decode_type",
-    "sampling",
-    "max_new_tokens",
-    "system_prompt",
-    "temperature",
-    "top_p",
-    "top_k",
-    "repetition_penalty",
-    "num_beams",
-)
+# What settings() accepts: the schema's names, plus upstream's spelling of the decode type.
+_SETTING_KEYS = (*NAMES, "sampling")
 
 
 class MiniCPMVChat:

@@ -21,11 +21,15 @@ from ..errors import GenerationError, InvalidInputError, ModelLoadError
 from ..media.video import Video, write_video
 from ..messages import Conversation
 from ..presets import GenerationSettings
+from ..settings import PRESETS, SAMPLING, SCHEMA
 from .base import Backend
 
 log = logging.getLogger(__name__)
 
-EXTRA_FIELDS = ("top_k", "repetition_penalty")
+# Decoding fields outside OpenAI's own, from the settings schema.
+EXTRA_FIELDS = tuple(s.openai for s in SCHEMA if s.openai and s.openai_extra)
+# The schema's fields that map to OpenAI's own request fields (max_tokens is set from the token budget).
+STANDARD_FIELDS = {s.name: s.openai for s in SCHEMA if s.openai and not s.openai_extra and s.name in PRESETS[SAMPLING]}
 DEFAULT_CONCURRENCY = 16
 VIDEO_MODES = ("frames", "video_url")
 
@@ -130,12 +134,11 @@ class OpenAIBackend(Backend):
             "stream": True,
         }
         if settings.sampling:
-            body["temperature"] = params.get("temperature", 0.7)
-            body["top_p"] = params.get("top_p", 0.8)
+            body.update({field: params[name] for name, field in STANDARD_FIELDS.items() if name in params})
         else:
             # Chat-completion servers have no beam search: the closest is greedy decoding.
             body["temperature"] = 0.0
-        extras = {k: params[k] for k in EXTRA_FIELDS if k in params}
+        extras = {s.openai: params[s.name] for s in SCHEMA if s.openai_extra and s.name in params}
         if extras and self._send_extras:
             body["extra_body"] = extras
         return body

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Optional
 
 from PIL import Image
 
-from ..errors import MediaError
+from ..errors import MediaError, MiniCPMVError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ MAX_DURATION_S = 3 * 60 * 60
 # Up to this many frames, decoding everything in order (PyAV) beats seeking to each sample (decord): each seek
 # decodes from the previous keyframe, about half a GOP (x264's default GOP is 250 frames) per sample.
 SEQUENTIAL_FRAME_LIMIT = MAX_NUM_FRAMES * 120
+# Frames decord decodes per call: progress and Stop are checked between batches.
+DECODE_BATCH = 4
 
 Progress = Callable[[int, int], None]  # (frames decoded, frames wanted)
 
@@ -95,7 +97,7 @@ def load_video(
             raise MediaError(f"Unknown video backend {name!r}; use one of {sorted(_READERS)}.")
         try:
             video = reader(path, max_frames, sample_fps, progress, max_duration)
-        except MediaError:
+        except MiniCPMVError:  # a refusal, or the caller's Stop raised from ``progress``
             raise
         except ImportError as exc:
             errors.append(f"{name}: not installed ({exc})")
@@ -162,6 +164,26 @@ def write_video(target, frames: Iterable, *, fps: int, size: tuple[int, int], op
             container.mux(packet)
 
 
+def upright(image: Image.Image, rotation: float) -> Image.Image:
+    """Apply a display-matrix rotation (degrees counter-clockwise, as FFmpeg reports it): a phone's portrait clip
+    is stored landscape with -90, and must reach the model standing up."""
+    turns = round(rotation / 90) % 4
+    return image if not turns else image.transpose(
+        (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)[turns - 1]
+    )
+
+
+def display_rotation(path: Path) -> float:
+    """The clip's display-matrix rotation, read by FFmpeg (through PyAV) from its first frame; 0 when unknown."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return float(next(container.decode(video=0)).rotation or 0)
+    except Exception:  # no PyAV, or unreadable here: decord's frames are used as stored
+        return 0.0
+
+
 def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
     import decord
 
@@ -169,11 +191,14 @@ def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_d
     fps = float(reader.get_avg_fps() or 0.0)
     duration = _check(len(reader), fps, max_duration)
     indices = sample_indices(len(reader), fps, max_frames=max_frames, sample_fps=sample_fps)
+    rotation = display_rotation(path)  # decord ignores the display matrix
     frames: list[Image.Image] = []
-    # Small batches bound peak memory and let the UI show progress.
-    for start in range(0, len(indices), 8):
-        batch = reader.get_batch(indices[start : start + 8]).asnumpy()
-        frames.extend(Image.fromarray(f) for f in batch)
+    if progress:
+        progress(0, len(indices))
+    # Small batches bound peak memory, show progress, and let a Stop raised from ``progress`` act between them.
+    for start in range(0, len(indices), DECODE_BATCH):
+        batch = reader.get_batch(indices[start : start + DECODE_BATCH]).asnumpy()
+        frames.extend(upright(Image.fromarray(f), rotation) for f in batch)
         if progress:
             progress(len(frames), len(indices))
     return Video(frames=frames, fps=fps, duration=duration, indices=indices, backend="decord")
@@ -198,9 +223,11 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
         frames: list[Image.Image] = []
         kept: list[int] = []
         last = indices[-1] if indices else -1
+        if progress:
+            progress(0, len(indices))
         for number, frame in enumerate(container.decode(stream)):
             if number in wanted:
-                frames.append(frame.to_image())
+                frames.append(upright(frame.to_image(), frame.rotation or 0))
                 kept.append(number)
                 if progress:
                     progress(len(frames), len(indices))

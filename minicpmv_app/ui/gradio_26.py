@@ -8,12 +8,13 @@ from typing import Optional
 import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
-from .gradio_common import blocks, regenerate_handler, session_state, settings_kwargs, settings_panel, stop, zero_gpu
-from .i18n import Labels, localized, request_language, text
-from .session import ChatSession, user_message
+from ..session import ChatSession
+from .gradio_common import (
+    MODEL_QUEUE, UI_STEP, blocks, refusal, render, session_state, settings_panel, stop_button, stream_answer, zero_gpu,
+)
+from .i18n import Labels, request_language
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-MODEL_QUEUE = "model"  # every event that runs the model waits in this one line
 
 
 def examples() -> list[dict]:
@@ -27,99 +28,82 @@ def examples() -> list[dict]:
     return [e for e in found if all(Path(f).is_file() for f in e["files"])]
 
 
-def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
-    """``lang`` forces English or Chinese; by default the page follows the browser's language."""
+def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = None) -> gr.Blocks:
+    """``lang`` forces English or Chinese (by default the page follows the browser); ``defaults`` are settings."""
     limit = max(1, chat.backend.concurrency)
     label = Labels(lang)
 
+    # -- event functions: each takes and returns exactly what it names ------------------------------
     def add_turn(message: dict, session: ChatSession, request: gr.Request):
-        message = message or {}
-        files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+        language = request_language(request, lang)
+        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
         try:
-            session.add_user_turn(message.get("text", ""), files)
+            session.submit((message or {}).get("text", ""), files)
         except MiniCPMVError as exc:
-            gr.Warning(localized(exc, request_language(request, lang)))
-            return gr.MultimodalTextbox(value=message), session.display, session
-        return gr.MultimodalTextbox(value=None, interactive=False), session.display, session
+            raise refusal(exc, language) from None
+        return gr.MultimodalTextbox(value=None, interactive=False), render(session, language), gr.Button(interactive=True)
+
+    def regenerate(session: ChatSession, request: gr.Request):
+        language = request_language(request, lang)
+        try:
+            session.regenerate()
+        except MiniCPMVError as exc:
+            raise refusal(exc, language) from None
+        return render(session, language), gr.Button(interactive=True)
 
     @zero_gpu
-    def respond(session: ChatSession, decode_type, temperature, top_p, top_k, repetition_penalty, num_beams,
-                max_new_tokens, system_prompt, request: gr.Request, progress=gr.Progress()):
-        settings = settings_kwargs(locals(), exclude=("session", "progress", "request"))
-        language = request_language(request, lang)
+    def respond(session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
+        yield from stream_answer(chat, session, panel.read(values), request_language(request, lang), progress)
 
-        def on_frames(done: int, total: int) -> None:
-            progress((done, total), desc=text("decoding_video", language))
+    def stop(session: ChatSession) -> None:
+        session.stop()
 
-        for display in session.stream_answer(chat, settings, progress=on_frames, lang=language):
-            yield display, session
+    def idle():
+        return gr.MultimodalTextbox(interactive=True), gr.Button(interactive=False)
 
     def clear(session: ChatSession):
         session.clear()
-        return [], session, gr.MultimodalTextbox(value=None, interactive=True)
-
-    def unlock():
-        return gr.MultimodalTextbox(interactive=True)
+        return [], gr.MultimodalTextbox(value=None, interactive=True), gr.Button(interactive=False)
 
     def add_example(image, user_text, assistant_text, session: ChatSession, request: gr.Request):
         language = request_language(request, lang)
         try:
             if not image:
-                raise InvalidInputError(text("upload_first", language))
-            session.add_answered_turn(user_text, [image], assistant_text)
+                raise InvalidInputError("Upload an image first.", key="upload_first")
+            session.add_example(user_text, [image], assistant_text)
         except MiniCPMVError as exc:
-            gr.Warning(user_message(exc, language))
-            return session.display, session, image, user_text, assistant_text
-        return session.display, session, None, "", ""
+            raise refusal(exc, language) from None
+        return render(session, language), None, "", ""
 
     def add_question(image, question, session: ChatSession, request: gr.Request):
         language = request_language(request, lang)
         try:
             if not image:
-                raise InvalidInputError(text("upload_first", language))
-            session.add_user_turn(question, [image])
+                raise InvalidInputError("Upload an image first.", key="upload_first")
+            session.submit(question, [image])
         except MiniCPMVError as exc:
-            gr.Warning(localized(exc, language))
-        return session.display, session
+            raise refusal(exc, language) from None
+        return render(session, language), gr.Button(interactive=True)
 
     def clear_few_shot(session: ChatSession):
         session.clear()
-        return [], session
+        return [], gr.Button(interactive=False)
 
+    # -- layout -------------------------------------------------------------------------------------
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
         gr.Markdown(f"`{chat.backend.describe()}`")
-        panel = settings_panel(label)
-        settings_inputs = panel.components
+        panel = settings_panel(label, defaults)
         with gr.Tab(label("tab_chat")):
             session = session_state()
             chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
-            box = gr.MultimodalTextbox(
-                placeholder=label("input_placeholder"),
-                file_types=["image", "video"],
-                file_count="multiple",
-                sources=["upload"],
-                show_label=False,
-                stop_btn=label("stop"),
-            )
+            box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video"],
+                                       file_count="multiple", sources=["upload"], show_label=False)
             with gr.Row():
-                stop_button = gr.Button(label("stop"), variant="stop", elem_id="stop-button")
-                regen_button = gr.Button(label("regenerate"), elem_id="regenerate-button")
-                clear_button = gr.Button(label("clear"), elem_id="clear-button")
+                stop_btn = stop_button(label, elem_id="stop-button")
+                regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
+                clear_btn = gr.Button(label("clear"), elem_id="clear-button")
             gr.Examples(examples(), inputs=box, label=label("examples"))
-
-            box.submit(add_turn, [box, session], [box, chatbot, session], queue=False, api_name="add_turn").then(
-                respond, [session, *settings_inputs], [chatbot, session],
-                api_name="respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
-            ).then(unlock, None, box, api_visibility="private")
-            stop_button.click(stop, session, None, queue=False, api_name="stop")
-            box.stop(stop, session, None, queue=False, api_visibility="private")
-            regen_button.click(regenerate_handler(lang), session, [chatbot, session], queue=False, api_name="regenerate").then(
-                respond, [session, *settings_inputs], [chatbot, session],
-                api_name="regenerate_respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
-            )
-            clear_button.click(clear, session, [chatbot, session, box], queue=False, api_name="clear")
-
         with gr.Tab(label("tab_few_shot")):
             fs_session = session_state()
             gr.Markdown(label("few_shot_help"))
@@ -128,25 +112,34 @@ def build_demo(chat, *, lang: Optional[str] = None) -> gr.Blocks:
                     ex_image = gr.Image(type="filepath", label=label("example_image"), sources=["upload"], height=200)
                     ex_user = gr.Textbox(label=label("example_user"))
                     ex_assistant = gr.Textbox(label=label("example_assistant"))
-                    add_button = gr.Button(label("add_example"))
+                    add_btn = gr.Button(label("add_example"))
                 with gr.Column():
                     test_image = gr.Image(type="filepath", label=label("test_image"), sources=["upload"], height=200)
                     question = gr.Textbox(label=label("test_question"))
-                    ask_button = gr.Button(label("ask"), variant="primary")
+                    ask_btn = gr.Button(label("ask"), variant="primary")
             fs_chatbot = gr.Chatbot(label=label("chat_label"), height=420, feedback_options=None)
             with gr.Row():
-                fs_stop = gr.Button(label("stop"), variant="stop")
+                fs_stop = stop_button(label)
                 fs_clear = gr.Button(label("clear"))
-            add_button.click(
-                add_example, [ex_image, ex_user, ex_assistant, fs_session],
-                [fs_chatbot, fs_session, ex_image, ex_user, ex_assistant], queue=False, api_name="add_example",
-            )
-            ask_button.click(add_question, [test_image, question, fs_session], [fs_chatbot, fs_session],
-                             queue=False, api_name="few_shot_question").then(
-                respond, [fs_session, *settings_inputs], [fs_chatbot, fs_session],
-                api_name="few_shot_respond", concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
-            )
-            fs_stop.click(stop, fs_session, None, queue=False, api_name="few_shot_stop")
-            fs_clear.click(clear_few_shot, fs_session, [fs_chatbot, fs_session], queue=False, api_name="few_shot_clear")
+
+        # -- events: a step that may refuse, then (on success) the answer, then the input is free again --
+        answer = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=limit)
+        box.submit(add_turn, [box, session], [box, chatbot, stop_btn], api_name="add_turn", **UI_STEP).success(
+            respond, [session, *panel.components], chatbot, api_name="respond", **answer,
+        ).then(idle, None, [box, stop_btn], api_visibility="private")
+        regen_btn.click(regenerate, session, [chatbot, stop_btn], api_name="regenerate", **UI_STEP).success(
+            respond, [session, *panel.components], chatbot, api_name="regenerate_respond", **answer,
+        ).then(idle, None, [box, stop_btn], api_visibility="private")
+        stop_btn.click(stop, session, None, queue=False, api_name="stop")
+        clear_btn.click(clear, session, [chatbot, box, stop_btn], queue=False, api_name="clear")
+
+        add_btn.click(add_example, [ex_image, ex_user, ex_assistant, fs_session],
+                      [fs_chatbot, ex_image, ex_user, ex_assistant], api_name="add_example", **UI_STEP)
+        ask_btn.click(add_question, [test_image, question, fs_session], [fs_chatbot, fs_stop],
+                      api_name="few_shot_question", **UI_STEP).success(
+            respond, [fs_session, *panel.components], fs_chatbot, api_name="few_shot_respond", **answer,
+        ).then(lambda: gr.Button(interactive=False), None, fs_stop, api_visibility="private")
+        fs_stop.click(stop, fs_session, None, queue=False, api_name="few_shot_stop")
+        fs_clear.click(clear_few_shot, fs_session, [fs_chatbot, fs_stop], queue=False, api_name="few_shot_clear")
     demo.launch_kwargs = label.launch_kwargs()
     return demo

@@ -1,13 +1,25 @@
-"""Pieces both Gradio demos share: the settings panel, launching, ZeroGPU."""
+"""What both Gradio demos share: the settings panel (from the schema), a session rendered as chat messages, the
+answer stream, refusals shown in the page, launching, ZeroGPU.
+
+Event functions are small and explicit; the conversation's rules live in ``minicpmv_app.session``. Steps that may
+refuse (recording a turn, Regenerate, a new image in 2.5) run in the queue's ``ui`` line, which never waits for the
+model: Gradio delivers ``gr.Error`` / ``gr.Info`` to the page only from queued events. The answer step is chained
+with ``.success()``, so a refused step never starts one.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import gradio as gr
 
-from ..presets import BEAM_SEARCH, PRESETS, SAMPLING
+from .. import settings as schema
+from ..errors import MiniCPMVError
+from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
+from .i18n import localized, text, user_message
 
 log = logging.getLogger(__name__)
 
@@ -15,69 +27,97 @@ log = logging.getLogger(__name__)
 UPLOAD_CACHE = (1800, 3600)
 # A session untouched for this long is dropped with its pictures (a closed tab is dropped at once).
 SESSION_TTL_S = 3 * 3600
+# Screen updates at most every 40 ms: a fast model's tokens are batched into one update, so the cost of sending
+# the chat to the browser never slows generation down.
+UPDATE_INTERVAL_S = 0.04
+MODEL_QUEUE = "model"  # every step that runs the model waits in this one line
+UI_STEP = dict(concurrency_id="ui", concurrency_limit=None)  # quick steps: queued (messages reach the page), never waiting
 
-SETTING_NAMES = ("decode_type", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams", "max_new_tokens", "system_prompt")
 
-
+# -- settings ----------------------------------------------------------------------------------------
 @dataclass
 class SettingsPanel:
-    components: list  # in SETTING_NAMES order: event functions take them as parameters of those names
+    components: list  # in settings.NAMES order: answer steps take their values as *values
+
+    @staticmethod
+    def read(values) -> dict:
+        return schema.from_values(values)
 
 
-def settings_panel(label, max_new_tokens: int = 1024, *, open: bool = False) -> SettingsPanel:
-    """``label`` is the UI's ``i18n.Labels``."""
-    sampling, beam = PRESETS[SAMPLING], PRESETS[BEAM_SEARCH]
+def settings_panel(label, defaults: Optional[dict] = None, *, open: bool = False) -> SettingsPanel:
+    """The schema's settings as components. ``label`` is the UI's ``i18n.Labels``; ``defaults`` overrides values."""
+    defaults = defaults or {}
+    mode = defaults.get("decode_type") or schema.SAMPLING
+    built: dict[str, gr.components.Component] = {}
+
+    def component(setting: schema.Setting):
+        value = defaults.get(setting.name, setting.default_for(mode))
+        info = label(setting.info) if setting.info else None
+        if setting.kind == "choice":
+            choices = [(label("decode_sampling"), schema.SAMPLING), (label("decode_beam"), schema.BEAM_SEARCH)]
+            return gr.Radio(choices, value=value, label=label(setting.label), info=info)
+        if setting.kind == "text":
+            return gr.Textbox(value or "", label=label(setting.label), lines=2)
+        return gr.Slider(setting.minimum, setting.ui_maximum or setting.maximum, value=value, step=setting.step,
+                         label=label(setting.label), interactive=mode in setting.modes)
+
     with gr.Accordion(label("settings"), open=open):
-        decode = gr.Radio([(label("decode_sampling"), SAMPLING), (label("decode_beam"), BEAM_SEARCH)], value=SAMPLING,
-                          label=label("decode_type"), info=label("decode_info"))
-        with gr.Row():
-            temperature = gr.Slider(0.0, 2.0, value=sampling["temperature"], step=0.05, label=label("temperature"))
-            top_p = gr.Slider(0.0, 1.0, value=sampling["top_p"], step=0.05, label=label("top_p"))
-            top_k = gr.Slider(0, 200, value=sampling["top_k"], step=1, label=label("top_k"))
-        with gr.Row():
-            repetition = gr.Slider(1.0, 3.0, value=sampling["repetition_penalty"], step=0.01, label=label("repetition_penalty"))
-            beams = gr.Slider(1, 8, value=beam["num_beams"], step=1, label=label("num_beams"), interactive=False)
-            budget = gr.Slider(1, 4096, value=max_new_tokens, step=1, label=label("max_new_tokens"))
-        system_prompt = gr.Textbox("", label=label("system_prompt"), lines=2)
+        sliders = [s for s in schema.SCHEMA if s.kind in ("float", "int")]
+        built["decode_type"] = component(schema.BY_NAME["decode_type"])
+        for row in (sliders[:3], sliders[3:]):
+            with gr.Row():
+                for setting in row:
+                    built[setting.name] = component(setting)
+        built["system_prompt"] = component(schema.BY_NAME["system_prompt"])
 
     def on_decode_change(mode: str):
-        # Each mode brings its own preset values; only the sliders that mode uses stay editable.
-        is_sampling = mode == SAMPLING
-        return (
-            gr.Slider(interactive=is_sampling),
-            gr.Slider(interactive=is_sampling),
-            gr.Slider(interactive=is_sampling),
-            gr.Slider(value=PRESETS[mode]["repetition_penalty"]),
-            gr.Slider(interactive=not is_sampling),
-        )
+        # Each mode brings its preset values; only the sliders that mode uses stay editable.
+        return [
+            gr.Slider(interactive=mode in s.modes, **({"value": schema.PRESETS[mode][s.name]} if s.name in schema.PRESETS[mode] else {}))
+            for s in sliders
+        ]
 
-    decode.change(on_decode_change, decode, [temperature, top_p, top_k, repetition, beams], queue=False, api_visibility="private")
-    return SettingsPanel([decode, temperature, top_p, top_k, repetition, beams, budget, system_prompt])
+    built["decode_type"].change(on_decode_change, built["decode_type"], [built[s.name] for s in sliders],
+                                queue=False, api_visibility="private")
+    return SettingsPanel([built[name] for name in schema.NAMES])
 
 
-def settings_kwargs(values: dict, exclude=()) -> dict:
-    """The settings panel's values as ``MiniCPMVChat.settings`` keywords."""
-    kwargs = {k: v for k, v in values.items() if k in SETTING_NAMES and k not in exclude}
-    kwargs["system_prompt"] = (kwargs.get("system_prompt") or "").strip() or None
-    return kwargs
+# -- what the person sees ----------------------------------------------------------------------------
+def render(session: ChatSession, lang: str) -> list[dict]:
+    """The session as Chatbot messages: files, question, then the answer, the reason it failed, or (stopped)."""
+    messages: list[dict] = []
+    for turn in session.turns:
+        messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
+        if turn.text:
+            messages.append({"role": "user", "content": turn.text})
+        if turn.state == State.FAILED:
+            messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
+        elif turn.state == State.STOPPED and not turn.answer:
+            messages.append({"role": "assistant", "content": text("stopped", lang)})
+        elif turn.state != State.PENDING:
+            messages.append({"role": "assistant", "content": turn.answer})
+    return messages
 
 
-def stop(session) -> None:
-    session.request_stop()
+def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
+    """A refused click, as a message in the page (the session is unchanged)."""
+    return gr.Error(localized(exc, lang), title=text("notice_title", lang), print_exception=False)
 
 
-def regenerate_handler(lang):
-    """Regenerate: the last turn becomes pending again (its answer is taken back), or a warning."""
-    from .i18n import request_language, text
+def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None) -> Iterator[list[dict]]:
+    """Answer the pending turn: the chat as it grows (at most every 40 ms), video decoding as progress."""
+    shown_at = 0.0
+    for event in session.answer(chat, settings):
+        if isinstance(event, Progress):
+            if progress is not None:
+                progress((event.done, event.total), desc=text("decoding_video", lang))
+        elif isinstance(event, (TextDelta, ReasoningDelta)) and time.monotonic() - shown_at >= UPDATE_INTERVAL_S:
+            shown_at = time.monotonic()
+            yield render(session, lang)
+    yield render(session, lang)
 
-    def regenerate(session, request: gr.Request):
-        if not session.prepare_regenerate():
-            gr.Warning(text("nothing_to_regenerate", request_language(request, lang)))
-        return session.display, session
 
-    return regenerate
-
-
+# -- the app ----------------------------------------------------------------------------------------
 def blocks(title: str) -> gr.Blocks:
     """The app's Blocks: no telemetry calls, uploads cleaned up."""
     return gr.Blocks(title=title, analytics_enabled=False, delete_cache=UPLOAD_CACHE)
@@ -85,9 +125,12 @@ def blocks(title: str) -> gr.Blocks:
 
 def session_state() -> gr.State:
     """Per-browser-session ``ChatSession``; cleared when Gradio drops the session (tab closed)."""
-    from .session import ChatSession
-
     return gr.State(ChatSession(), time_to_live=SESSION_TTL_S, delete_callback=ChatSession.clear)
+
+
+def stop_button(label, **kwargs) -> gr.Button:
+    """The one Stop: enabled only while an answer is pending or running."""
+    return gr.Button(label("stop"), variant="stop", interactive=False, **kwargs)
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
@@ -115,10 +158,11 @@ def run(build_demo, *, default_model: str, default_port: int, description: str, 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.model_arguments(parser, default_model=default_model)
     cli.server_arguments(parser, default_port=default_port)
+    cli.settings_arguments(parser)
     args = cli.parse(parser, argv)
     cli.setup_logging()
     chat = cli.load_chat(args)
-    launch(build_demo(chat, lang=args.lang), args, concurrency=chat.backend.concurrency)
+    launch(build_demo(chat, lang=args.lang, defaults=cli.settings_defaults(args)), args, concurrency=chat.backend.concurrency)
 
 
 def zero_gpu(function):

@@ -56,6 +56,13 @@ def localized(exc: BaseException, lang: Optional[str] = None) -> str:
     return str(exc)
 
 
+def user_message(exc: BaseException, lang: str = DEFAULT) -> str:
+    """What the chat shows for a failed answer: our own messages, and anything else without internals."""
+    if isinstance(exc, MiniCPMVError):
+        return text("error_prefix", lang, message=localized(exc, lang))
+    return text("error_prefix", lang, message=text("unexpected_error", lang, kind=type(exc).__name__))
+
+
 class Labels:
     """Labels for building a Gradio UI: browser-following ``gr.I18n`` keys, or plain text of a forced language."""
 

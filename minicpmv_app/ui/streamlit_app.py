@@ -1,8 +1,9 @@
 """The Streamlit demo: text, one image, several images or a video, multi-turn, streaming replies.
 
 Run with ``streamlit run web_demo_streamlit.py -- --model tiny``. The model is loaded once per process
-(``st.cache_resource``) and shared by every browser session; each session has its own ``ChatSession`` and
-its own private upload folder.
+(``st.cache_resource``) and shared by every browser session; each session has its own ``ChatSession`` (the
+toolkit-free state machine in ``minicpmv_app.session``) and its own private upload folder. This module only
+renders the session's turns and its answer events.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Iterator, Optional, Sequence
 import streamlit as st
 
 from .. import cli
-from .session import VIDEO_SUFFIXES, ChatSession
-from .i18n import LANGUAGES, language_of, localized, text
+from .. import settings as schema
+from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, State, Stopped, TextDelta, Turn
+from .i18n import LANGUAGES, language_of, localized, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
 MODES = {
@@ -52,45 +54,57 @@ def session_state() -> tuple[ChatSession, UploadFolder]:
     return st.session_state.chat_session, st.session_state.uploads
 
 
-def render_history(session: ChatSession) -> None:
-    index = 0
-    display = session.display
-    while index < len(display):
-        role = display[index]["role"]
-        with st.chat_message(role):
-            # Consecutive bubbles of one role (files, then text) share one chat message.
-            while index < len(display) and display[index]["role"] == role:
-                render_bubble(display[index], index in session.error_bubbles)
-                index += 1
+def render_history(session: ChatSession, lang: str) -> None:
+    for turn in session.turns:
+        render_question(turn)
+        if turn.state != State.PENDING:
+            with st.chat_message("assistant"):
+                render_answer(turn, lang)
 
 
-def render_bubble(bubble: dict, is_error: bool) -> None:
-    content = bubble["content"]
-    if isinstance(content, dict):
-        path = content["path"]
-        try:
-            if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
-                st.video(path)
-            else:
-                st.image(path, width=240)
-        except Exception:  # a file that failed to decode still has its turn shown, just not its picture
-            st.caption("📎 " + os.path.basename(path))
-    elif is_error:
-        st.error(content)
+def render_question(turn: Turn) -> None:
+    with st.chat_message("user"):
+        for path in turn.files:
+            try:
+                if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+                    st.video(path)
+                else:
+                    st.image(path, width=240)
+            except Exception:  # a file that failed to decode still has its turn shown, just not its picture
+                st.caption("📎 " + os.path.basename(path))
+        if turn.text:
+            st.markdown(turn.text)
+
+
+def render_answer(turn: Turn, lang: str) -> None:
+    if turn.state == State.FAILED:
+        st.error(user_message(turn.error, lang))
+    elif turn.state == State.STOPPED and not turn.answer:
+        st.caption(text("stopped", lang))
     else:
-        st.markdown(content)
+        st.markdown(turn.answer)
 
 
-def increments(session: ChatSession, chat, settings: dict, lang: str) -> Iterator[str]:
-    """Text pieces for ``st.write_stream`` from the session's growing answer."""
-    shown = ""
-    for display in session.stream_answer(chat, settings, lang=lang):
-        content = display[-1]["content"]
-        if len(display) - 1 in session.error_bubbles:
-            return
-        if content.startswith(shown) and len(content) > len(shown):
-            yield content[len(shown):]
-            shown = content
+def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
+    """Stream the pending turn's answer into the page: decoding progress, then text; a failure as an error."""
+    bar = None
+    def pieces() -> Iterator[str]:
+        nonlocal bar
+        for event in session.answer(chat, settings):
+            if isinstance(event, Progress):
+                bar = bar or st.progress(0.0, text=text("decoding_video", lang))
+                bar.progress(event.done / max(1, event.total), text=text("decoding_video", lang))
+            elif isinstance(event, TextDelta):
+                yield event.text
+            elif isinstance(event, Failed):
+                st.error(user_message(event.error, lang))
+            elif isinstance(event, Stopped) and not event.answer:
+                st.caption(text("stopped", lang))
+
+    with st.chat_message("assistant"):
+        st.write_stream(pieces())
+        if bar is not None:
+            bar.empty()
 
 
 def browser_language() -> str:
@@ -98,26 +112,33 @@ def browser_language() -> str:
     return language_of(locale)
 
 
-def sidebar(default_lang: str) -> tuple[str, str, dict]:
+def setting_widget(setting: schema.Setting, lang: str):
+    """One schema setting in the sidebar (sampling only here, as upstream's Streamlit demo)."""
+    value = setting.default_for(schema.SAMPLING)
+    if setting.kind == "text":
+        return st.text_area(text(setting.label, lang), value or "")
+    cast = int if setting.kind == "int" else float
+    return st.slider(text(setting.label, lang), cast(setting.minimum), cast(setting.ui_maximum or setting.maximum),
+                     cast(value), cast(setting.step))
+
+
+def sidebar(default_lang: str) -> tuple[str, str, dict, bool]:
     with st.sidebar:
         codes = list(LANGUAGES)
         lang = st.selectbox("Language / 语言", codes, index=codes.index(default_lang), format_func=LANGUAGES.get, key="lang")
         mode = st.radio(text("mode", lang), list(MODES), format_func=lambda key: text(key, lang), help=text("mode_help", lang))
-        settings = dict(
-            max_new_tokens=st.slider(text("max_new_tokens", lang), 1, 4096, 1024),
-            temperature=st.slider(text("temperature", lang), 0.0, 2.0, 0.7, 0.05),
-            top_p=st.slider(text("top_p", lang), 0.0, 1.0, 0.8, 0.05),
-            top_k=st.slider(text("top_k", lang), 0, 200, 100),
-            repetition_penalty=st.slider(text("repetition_penalty", lang), 1.0, 3.0, 1.05, 0.01),
-        )
+        settings = {s.name: setting_widget(s, lang) for s in schema.SCHEMA
+                    if schema.SAMPLING in s.modes and s.kind != "choice"}
+        settings["decode_type"] = schema.SAMPLING
+        settings["system_prompt"] = (settings.get("system_prompt") or "").strip() or None
         clear = st.button(text("clear", lang), use_container_width=True)
-    return lang, mode, dict(settings, decode_type="Sampling", clear=clear)
+    return lang, mode, settings, clear
 
 
 def main() -> None:
     args = parse_args()
     st.set_page_config(page_title="MiniCPM-V", page_icon="🖼️")
-    lang, mode, settings = sidebar(args.lang or browser_language())
+    lang, mode, settings, clear = sidebar(args.lang or browser_language())
     st.title(text("title_streamlit", lang))
     with st.spinner(text("loading_model", lang, model=args.model)):
         try:
@@ -127,11 +148,11 @@ def main() -> None:
             st.stop()
     st.caption(f"`{chat.backend.describe()}`")
     session, uploads = session_state()
-    if settings.pop("clear"):
+    if clear:
         session.clear()
         uploads.clear()
 
-    render_history(session)
+    render_history(session, lang)
     options = MODES[mode]
     placeholder = text("chat_placeholder_media" if options["accept_file"] else "chat_placeholder_text", lang)
     submitted = st.chat_input(placeholder, key=f"input_{mode}", **{k: v for k, v in options.items() if v is not None})
@@ -143,22 +164,9 @@ def main() -> None:
         question = submitted.text
         files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]
     try:
-        session.add_user_turn(question, files)
+        turn = session.submit(question, files)
     except Exception as exc:
         st.error(localized(exc, lang))
         return
-    render_history_tail(session)
-    with st.chat_message("assistant"):
-        st.write_stream(increments(session, chat, settings, lang))
-        if len(session.display) - 1 in session.error_bubbles:
-            st.error(session.display[-1]["content"])
-
-
-def render_history_tail(session: ChatSession) -> None:
-    """Show the user's just-sent turn (everything after the last assistant bubble)."""
-    start = len(session.display)
-    while start > 0 and session.display[start - 1]["role"] == "user":
-        start -= 1
-    with st.chat_message("user"):
-        for index in range(start, len(session.display)):
-            render_bubble(session.display[index], False)
+    render_question(turn)
+    answer(session, chat, settings, lang)

@@ -7,7 +7,7 @@ import tempfile
 import weakref
 from pathlib import Path
 
-from .session import VIDEO_SUFFIXES
+from ..session import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 

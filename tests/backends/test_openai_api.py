@@ -180,14 +180,17 @@ def test_server_error_is_reported(flaky):
 
 
 def test_dropped_stream_keeps_what_arrived_and_says_so(flaky):
-    from minicpmv_app.ui.session import ChatSession
+    from minicpmv_app.session import ChatSession, Failed, State, TextDelta
 
     chat = MiniCPMVChat(api_base=flaky("drop").url)
     session = ChatSession()
-    session.add_user_turn("hi")
-    display = list(session.stream_answer(chat, {"max_new_tokens": 10}))[-1]
-    assert "dropped mid-answer" in display[-1]["content"]
-    assert session.messages == [] and session.pending is not None  # history stays well formed; Regenerate retries
+    session.submit("hi")
+    events = list(session.answer(chat, {"max_new_tokens": 10}))
+    assert any(isinstance(e, TextDelta) for e in events)  # what arrived was shown ...
+    assert isinstance(events[-1], Failed) and "dropped mid-answer" in str(events[-1].error)  # ... and why it ended
+    assert session.state == State.FAILED and session.history() == []  # history stays well formed
+    session.regenerate()  # and Regenerate retries it
+    assert session.state == State.PENDING
 
 
 def test_timeout(flaky):

@@ -2,6 +2,7 @@
 
 import pytest
 from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 
 from minicpmv_app.ui.gradio_25 import build_demo
 from tests.ui.conftest import served
@@ -71,7 +72,7 @@ def test_regenerate_and_clear(app, image_file):
 
 def test_empty_question_is_refused_without_breaking_the_chat(app):
     session = app()
-    question, display = session.predict("   ", None, api_name="/add_turn")
-    assert display == []
+    with pytest.raises(AppError, match="message is empty"):
+        session.predict("   ", None, api_name="/add_turn")
     final, _ = ask(session, None, "Text only works too.")
     assert roles(final) == ["user", "assistant"]

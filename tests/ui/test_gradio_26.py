@@ -4,6 +4,7 @@ import time
 
 import pytest
 from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 
 from minicpmv_app.ui.gradio_26 import build_demo, examples
 from tests.ui.conftest import served
@@ -122,11 +123,11 @@ def test_bad_file_shows_a_message_and_the_chat_goes_on(app, tmp_path, recorder, 
 def test_images_and_video_cannot_be_mixed(app, image_file, clip):
     _, client = app
     session = client()
-    box, display = session.predict(
-        {"text": "both", "files": [handle_file(str(image_file())), handle_file(str(clip()))]}, api_name="/add_turn"
-    )
-    assert display == []  # nothing recorded; the input keeps the user's text
-    assert box["value"]["text"] == "both"
+    with pytest.raises(AppError, match="cannot be mixed"):  # refused with its reason (the page shows it too)
+        session.predict({"text": "both", "files": [handle_file(str(image_file())), handle_file(str(clip()))]},
+                        api_name="/add_turn")
+    final, _ = ask(session, "Just text now.")  # nothing was recorded: the next question is the first turn
+    assert [b["role"] for b in final] == ["user", "assistant"]
 
 
 def test_few_shot_examples_go_first(app, image_file, recorder, ui_chat):

@@ -1,0 +1,305 @@
+"""One person's conversation as a state machine, with no UI toolkit in it.
+
+A session is a list of turns. The last turn's state is the session's state:
+
+    idle ──submit──▶ pending ──answer()──▶ answering ──▶ answered | failed | stopped
+      ▲                 ▲                                      │
+      └─────clear───────┴──────────── regenerate ◀─────────────┘
+
+``submit``, ``regenerate``, ``answer`` and ``clear`` refuse what their state does not allow with a typed
+``InvalidInputError`` (a ``key`` for each UI's translation) and change nothing then, so a refused click never
+corrupts the history. ``stop`` is safe at any moment: it ends an answer between tokens, and media decoding
+between frames. ``answer()`` yields typed events (``Progress``, ``TextDelta``, ``ReasoningDelta``) and ends with
+exactly one of ``Done``, ``Stopped`` or ``Failed``; the UIs render them (Gradio, Streamlit), translate them and
+throttle refreshes.
+
+Only answered turns (and stopped ones with text) are the model's history; a failed turn stays on screen with its
+reason, out of the history, so the next question works and Regenerate retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+from .errors import InvalidInputError, MiniCPMVError
+from .media.images import prepare_image
+from .media.video import load_video
+from .messages import Conversation, Message, Part
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpeg", ".mpg", ".3gp"}
+
+
+def is_video(path: Union[str, Path]) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+class State(str, Enum):
+    IDLE = "idle"
+    PENDING = "pending"
+    ANSWERING = "answering"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+SETTLED = (State.ANSWERED, State.FAILED, State.STOPPED)
+
+
+class StoppedByUser(MiniCPMVError):
+    """Raised inside ``answer()`` when Stop arrives while media are decoding; never leaves the session."""
+
+
+# -- events ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Progress:
+    """Media are being prepared: ``done`` of ``total`` video frames."""
+
+    done: int
+    total: int
+    kind: str = "video"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    answer: str
+
+
+@dataclass(frozen=True)
+class Stopped:
+    answer: str  # what was written before Stop ("" when Stop came first)
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+Event = Union[Progress, TextDelta, ReasoningDelta, Done, Stopped, Failed]
+
+
+# -- turns -------------------------------------------------------------------------------------------
+@dataclass
+class Turn:
+    text: str
+    files: list[str]
+    state: State = State.PENDING
+    answer: str = ""
+    reasoning: str = ""
+    error: Optional[BaseException] = None
+    parts: Optional[list[Part]] = None  # decoded media + text, kept for Regenerate
+    example: bool = False  # a few-shot example: its answer was written by the person
+    stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    @property
+    def in_history(self) -> bool:
+        return self.state == State.ANSWERED or (self.state == State.STOPPED and bool(self.answer))
+
+
+class ChatSession:
+    """Not a dataclass on purpose: Gradio would try to serialise one. Gradio deep-copies it per browser session."""
+
+    def __init__(self) -> None:
+        self.turns: list[Turn] = []
+        self._lock = threading.Lock()  # transitions are atomic; Stop and Clear may come from other threads
+
+    def __deepcopy__(self, memo) -> "ChatSession":
+        return ChatSession()  # the template in gr.State is always empty; a copy starts fresh
+
+    # -- reading -------------------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.turns[-1].state if self.turns else State.IDLE
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (State.PENDING, State.ANSWERING)
+
+    @property
+    def media_kind(self) -> Optional[str]:
+        """``video`` or ``image`` once the history holds one: a conversation keeps to one kind."""
+        for turn in self.turns:
+            if turn.in_history:
+                if any(is_video(f) for f in turn.files):
+                    return "video"
+                if turn.files:
+                    return "image"
+        return None
+
+    def history(self, before: Optional[Turn] = None) -> list[Message]:
+        """What the model sees of the turns (before ``before``). Reasoning is never sent back."""
+        messages: list[Message] = []
+        for turn in self.turns:
+            if turn is before:
+                break
+            if turn.in_history:
+                messages += [Message("user", list(turn.parts or [turn.text])), Message("assistant", [turn.answer])]
+        return messages
+
+    # -- transitions ---------------------------------------------------------------------------------
+    def submit(self, text: str, files: Sequence[str] = ()) -> Turn:
+        """idle / answered / failed / stopped → pending."""
+        text = (text or "").strip()
+        files = [str(f) for f in files or []]
+        with self._lock:
+            self._refuse_if_busy()
+            self._check_media(text, files)
+            turn = Turn(text, files)
+            self.turns.append(turn)
+            return turn
+
+    def add_example(self, text: str, files: Sequence[str], answer: str) -> Turn:
+        """A few-shot turn whose answer the person writes; its media are decoded (and so checked) now."""
+        answer = (answer or "").strip()
+        if not answer:
+            raise InvalidInputError("A few-shot example needs the answer you expect.", key="few_shot_needs_answer")
+        text = (text or "").strip()
+        files = [str(f) for f in files or []]
+        with self._lock:
+            self._refuse_if_busy()
+            self._check_media(text, files)
+            turn = Turn(text, files, State.ANSWERED, answer=answer, example=True)
+            turn.parts = decode(turn)
+            self.turns.append(turn)
+            return turn
+
+    def regenerate(self) -> Turn:
+        """answered / failed / stopped → pending: the last question is asked again."""
+        with self._lock:
+            self._refuse_if_busy()
+            turn = self.turns[-1] if self.turns else None
+            if turn is None or turn.example:
+                raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
+            turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
+            turn.stop = threading.Event()
+            return turn
+
+    def stop(self) -> None:
+        """Safe at any moment: the running or pending answer stops; otherwise nothing happens."""
+        if self.turns:
+            self.turns[-1].stop.set()
+
+    def clear(self) -> None:
+        with self._lock:
+            for turn in self.turns:
+                turn.stop.set()  # an answer still running stops, and writes into a turn no longer shown
+            self.turns = []
+
+    def answer(self, chat, settings: dict) -> Iterator[Event]:
+        """pending → answering → answered / stopped / failed, as events.
+
+        Media are decoded here (progress events; Stop is checked between frames), then the model streams.
+        Stop before the first token means the model is never called.
+        """
+        with self._lock:
+            turn = self.turns[-1] if self.turns else None
+            if turn is None or turn.state != State.PENDING:
+                raise InvalidInputError("There is no question waiting for an answer.", key="nothing_to_answer")
+            turn.state = State.ANSWERING
+        try:
+            generation = chat.settings(**settings)
+            if turn.parts is None:
+                yield from decode_with_progress(turn)
+            if turn.stop.is_set():
+                raise StoppedByUser()
+            conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
+            for piece in chat.stream_conversation(conversation, generation, stop=turn.stop):
+                turn.answer += piece
+                yield TextDelta(piece)
+        except StoppedByUser:
+            pass
+        except GeneratorExit:
+            # The UI stopped reading (Streamlit reruns on any click): what was written is kept.
+            turn.stop.set()
+            turn.state = State.STOPPED
+            raise
+        except Exception as exc:  # shown by the UI, never as a traceback page
+            if not isinstance(exc, MiniCPMVError):
+                log.error("Unexpected error while answering", exc_info=exc)
+            turn.state, turn.error = State.FAILED, exc
+            yield Failed(exc)
+            return
+        if turn.stop.is_set():
+            turn.state = State.STOPPED
+            yield Stopped(turn.answer)
+        else:
+            turn.state = State.ANSWERED
+            yield Done(turn.answer)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _refuse_if_busy(self) -> None:
+        if self.state == State.ANSWERING:
+            raise InvalidInputError("An answer is still being written: wait for it, or press Stop.", key="busy_answering")
+        if self.state == State.PENDING:
+            raise InvalidInputError("The last question is waiting for its answer.", key="busy_pending")
+
+    def _check_media(self, text: str, files: list[str]) -> None:
+        if not text and not files:
+            raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
+        videos = [f for f in files if is_video(f)]
+        has_images = len(videos) < len(files)
+        if len(videos) > 1:
+            raise InvalidInputError("Send one video at a time.", key="one_video")
+        if videos and has_images:
+            raise InvalidInputError(
+                "Images and a video cannot be mixed in one message: send them separately, after Clear.", key="mixed_media"
+            )
+        kind = self.media_kind
+        if kind == "video" and has_images:
+            raise InvalidInputError(
+                "This conversation is about a video: press Clear to start a new one with images.", key="conversation_is_video"
+            )
+        if kind == "image" and videos:
+            raise InvalidInputError(
+                "This conversation is about images: press Clear to start a new one with a video.", key="conversation_is_images"
+            )
+
+
+def decode_with_progress(turn: Turn) -> Iterator[Progress]:
+    """Decode ``turn``'s media in a helper thread, yielding its progress; Stop is checked between frames."""
+    events: queue.Queue = queue.Queue()
+    outcome: list = []
+
+    def on_frames(done: int, total: int) -> None:
+        if turn.stop.is_set():
+            raise StoppedByUser()
+        events.put(Progress(done, total))
+
+    def work() -> None:
+        try:
+            outcome.append(decode(turn, on_frames))
+        except BaseException as exc:  # re-raised in the answering thread
+            outcome.append(exc)
+        events.put(None)
+
+    threading.Thread(target=work, name="minicpmv-decode", daemon=True).start()
+    while (event := events.get()) is not None:
+        yield event
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    turn.parts = outcome[0]
+
+
+def decode(turn: Turn, on_frames=None) -> list[Part]:
+    """A turn's files as model inputs (images prepared, videos sampled), then its text."""
+    parts: list[Part] = [load_video(f, progress=on_frames) if is_video(f) else prepare_image(f) for f in turn.files]
+    if turn.text:
+        parts.append(turn.text)
+    return parts

@@ -1,0 +1,88 @@
+"""Every generation setting, once, as data: its type, range, defaults, label, and who honours it.
+
+The Gradio panel, the Streamlit sidebar, the command line, ``MiniCPMVChat.settings`` validation and the OpenAI
+request mapping are all derived from ``SCHEMA``. Per-preset defaults live in ``presets.PRESETS`` (upstream's
+values, kept here with the schema); a setting's ``modes`` says which decode modes use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from types import MappingProxyType
+
+from .errors import InvalidInputError
+
+SAMPLING = "Sampling"
+BEAM_SEARCH = "Beam Search"
+BOTH = (SAMPLING, BEAM_SEARCH)
+# Upstream's decoding presets (its demos and remote chat()): a setting's default in each mode.
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    SAMPLING: MappingProxyType({"top_p": 0.8, "top_k": 100, "temperature": 0.7, "repetition_penalty": 1.05}),
+    BEAM_SEARCH: MappingProxyType({"num_beams": 3, "repetition_penalty": 1.2}),
+})
+DEFAULT_MAX_NEW_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # "choice", "float", "int" or "text"
+    label: str  # locale key (minicpmv_app/ui/locales)
+    default: Any = None  # when no preset gives one
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    step: Optional[float] = None
+    ui_maximum: Optional[float] = None  # a slider's end, tighter than what the API accepts
+    modes: tuple[str, ...] = BOTH  # decode modes that use it (the others show it read-only)
+    openai: Optional[str] = None  # the request field on an OpenAI-compatible server; None: not sent
+    openai_extra: bool = False  # outside OpenAI's own fields: dropped once where a server refuses it
+    info: Optional[str] = None  # locale key of a hint
+
+    def default_for(self, mode: str = SAMPLING) -> Any:
+        return PRESETS.get(mode, {}).get(self.name, self.default)
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to this setting's type, or ``InvalidInputError`` naming the range."""
+        if self.kind == "text":
+            return "" if value is None else str(value)
+        if self.kind == "choice":
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{self.name} must be a number, got {value!r}.", key="setting_not_number",
+                                    name=self.name, value=str(value)) from None
+        if self.minimum is not None and not (self.minimum <= number <= self.maximum):
+            raise InvalidInputError(
+                f"{self.name}={value!r} is out of range; use a value from {self.minimum:g} to {self.maximum:g}.",
+                key="setting_out_of_range", name=self.name, value=str(value), low=f"{self.minimum:g}",
+                high=f"{self.maximum:g}",
+            )
+        return int(number) if self.kind == "int" else number
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting("decode_type", "choice", "decode_type", default=SAMPLING, info="decode_info"),
+    Setting("temperature", "float", "temperature", minimum=0.0, maximum=10.0, step=0.05, ui_maximum=2.0,
+            modes=(SAMPLING,), openai="temperature"),
+    Setting("top_p", "float", "top_p", minimum=0.0, maximum=1.0, step=0.05, modes=(SAMPLING,), openai="top_p"),
+    Setting("top_k", "int", "top_k", minimum=0, maximum=100_000, step=1, ui_maximum=200, modes=(SAMPLING,),
+            openai="top_k", openai_extra=True),
+    Setting("repetition_penalty", "float", "repetition_penalty", minimum=0.1, maximum=10.0, step=0.01,
+            ui_maximum=3.0, openai="repetition_penalty", openai_extra=True),
+    Setting("num_beams", "int", "num_beams", minimum=1, maximum=32, step=1, ui_maximum=8, modes=(BEAM_SEARCH,)),
+    Setting("max_new_tokens", "int", "max_new_tokens", default=DEFAULT_MAX_NEW_TOKENS, minimum=1, maximum=1_000_000,
+            step=1, ui_maximum=4096, openai="max_tokens"),
+    Setting("system_prompt", "text", "system_prompt", default=""),
+)
+BY_NAME: Mapping[str, Setting] = {s.name: s for s in SCHEMA}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def from_values(values) -> dict:
+    """A UI's values, in ``SCHEMA`` order, as ``MiniCPMVChat.settings`` keywords."""
+    settings = dict(zip(NAMES, values))
+    settings["system_prompt"] = (settings.get("system_prompt") or "").strip() or None
+    return settings
