@@ -40,6 +40,7 @@ class NativeBackend(Backend):
                 "If the model card asks for a newer transformers, upgrade it: pip install -U transformers."
             ) from exc
         self._torch = torch
+        report_linear_attention_kernels(self.model, placement.device)
 
     def describe(self) -> str:
         return f"{type(self.model).__name__} via transformers on {self.placement.device} ({self.placement.dtype})"
@@ -73,6 +74,38 @@ class NativeBackend(Backend):
                 self.model.generate(**inputs, **kwargs, streamer=streamer)
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
+
+
+# transformers warns once per kernel (four lines at the first answer) when these are missing; one line at load
+# says the same, and what to do, instead.
+LINEAR_ATTENTION_KERNELS = {"fla": "flash-linear-attention", "causal_conv1d": "causal-conv1d"}
+_KERNEL_WARNING = "falling back to its reference PyTorch implementation"
+
+
+class _DropKernelFallbackWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _KERNEL_WARNING not in record.getMessage()
+
+
+def report_linear_attention_kernels(model, device: str) -> Optional[str]:
+    """One line about the fast linear-attention kernels (4.6's Qwen3.5 layers), instead of transformers' warnings."""
+    import importlib.util
+
+    layer_types = getattr(getattr(model.config, "text_config", model.config), "layer_types", None) or []
+    if "linear_attention" not in layer_types:
+        return None
+    logging.getLogger("transformers.integrations.hub_kernels").addFilter(_DropKernelFallbackWarnings())
+    missing = [dist for module, dist in LINEAR_ATTENTION_KERNELS.items() if importlib.util.find_spec(module) is None]
+    if not device.startswith("cuda"):
+        line = (f"Linear-attention layers run on transformers' reference PyTorch kernels on {device} "
+                "(correct; the fast kernels are for CUDA GPUs).")
+    elif missing:
+        line = (f"Linear-attention layers run on the slow reference kernels: {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not installed. For speed: pip install -r requirements-cuda.txt")
+    else:
+        line = "Linear-attention layers use the fast kernels (flash-linear-attention, causal-conv1d)."
+    log.info(line)
+    return line
 
 
 def build_inputs(processor, conversations: Sequence[Conversation], *, add_generation_prompt: bool = True):

@@ -28,20 +28,21 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
         return [], gr.Button(interactive=False)
 
     def add_turn(question: str, image, session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         try:
             session.submit(question, [image] if image and not session.turns else [])
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return "", render(session, language), gr.Button(interactive=True)
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
 
     def regenerate(session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         try:
             session.regenerate()
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return render(session, language), gr.Button(interactive=True)
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
+
+    def busy(session: ChatSession, request: gr.Request):
+        return "", render(session, request_language(request, lang)), gr.Button(interactive=True)
 
     @zero_gpu
     def respond(session: ChatSession, request: gr.Request, *values):
@@ -64,20 +65,22 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
                 panel = settings_panel(label, defaults, open=True)
             with gr.Column(scale=2):
                 chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
-                question = gr.Textbox(placeholder=label("input_placeholder_25"), show_label=False, submit_btn=label("send"))
+                question = gr.Textbox(placeholder=label("input_placeholder_25"), show_label=False, submit_btn=label("send"),
+                                      elem_id="chat-input")
                 with gr.Row():
                     stop_btn = stop_button(label, elem_id="stop-button")
                     regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
                     clear_btn = gr.Button(label("clear"), elem_id="clear-button")
 
+        # A refusing step's only output is the session (no status badge on what the person sees); then the page.
         answer = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=limit)
+        show = dict(fn=busy, inputs=session, outputs=[question, chatbot, stop_btn], queue=False, api_visibility="private")
         idle = (lambda: gr.Button(interactive=False), None, stop_btn)
         image.change(new_image, [image, session], [chatbot, stop_btn], api_name="new_image", **UI_STEP)
-        question.submit(add_turn, [question, image, session], [question, chatbot, stop_btn], api_name="add_turn",
-                        **UI_STEP).success(
-            respond, [session, *panel.components], chatbot, api_name="respond", **answer,
-        ).then(*idle, api_visibility="private")
-        regen_btn.click(regenerate, session, [chatbot, stop_btn], api_name="regenerate", **UI_STEP).success(
+        question.submit(add_turn, [question, image, session], session, api_name="add_turn", **UI_STEP).success(
+            **show).success(respond, [session, *panel.components], chatbot, api_name="respond", **answer).then(
+            *idle, api_visibility="private")
+        regen_btn.click(regenerate, session, session, api_name="regenerate", **UI_STEP).success(**show).success(
             respond, [session, *panel.components], chatbot, api_name="regenerate_respond", **answer,
         ).then(*idle, api_visibility="private")
         stop_btn.click(stop, session, None, queue=False, api_name="stop")

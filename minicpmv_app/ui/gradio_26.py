@@ -35,21 +35,23 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
 
     # -- event functions: each takes and returns exactly what it names ------------------------------
     def add_turn(message: dict, session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
         try:
             session.submit((message or {}).get("text", ""), files)
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return gr.MultimodalTextbox(value=None, interactive=False), render(session, language), gr.Button(interactive=True)
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
 
     def regenerate(session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         try:
             session.regenerate()
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return render(session, language), gr.Button(interactive=True)
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
+
+    def busy(session: ChatSession, request: gr.Request):
+        return gr.MultimodalTextbox(value=None, interactive=False), render(session, request_language(request, lang)), \
+            gr.Button(interactive=True)
 
     @zero_gpu
     def respond(session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
@@ -66,24 +68,28 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
         return [], gr.MultimodalTextbox(value=None, interactive=True), gr.Button(interactive=False)
 
     def add_example(image, user_text, assistant_text, session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         try:
             if not image:
                 raise InvalidInputError("Upload an image first.", key="upload_first")
             session.add_example(user_text, [image], assistant_text)
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return render(session, language), None, "", ""
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
 
     def add_question(image, question, session: ChatSession, request: gr.Request):
-        language = request_language(request, lang)
         try:
             if not image:
                 raise InvalidInputError("Upload an image first.", key="upload_first")
             session.submit(question, [image])
         except MiniCPMVError as exc:
-            raise refusal(exc, language) from None
-        return render(session, language), gr.Button(interactive=True)
+            raise refusal(exc, request_language(request, lang)) from None
+        return session
+
+    def few_shot_shown(session: ChatSession, request: gr.Request):
+        return render(session, request_language(request, lang)), None, "", ""
+
+    def few_shot_busy(session: ChatSession, request: gr.Request):
+        return render(session, request_language(request, lang)), gr.Button(interactive=True)
 
     def clear_few_shot(session: ChatSession):
         session.clear()
@@ -98,7 +104,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
             session = session_state()
             chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
             box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video"],
-                                       file_count="multiple", sources=["upload"], show_label=False)
+                                       file_count="multiple", sources=["upload"], show_label=False, elem_id="chat-input")
             with gr.Row():
                 stop_btn = stop_button(label, elem_id="stop-button")
                 regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
@@ -123,20 +129,25 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
                 fs_clear = gr.Button(label("clear"))
 
         # -- events: a step that may refuse, then (on success) the answer, then the input is free again --
+        # A refusing step's only output is the session (no status badge on what the person sees); then the page.
         answer = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=limit)
-        box.submit(add_turn, [box, session], [box, chatbot, stop_btn], api_name="add_turn", **UI_STEP).success(
+        show = dict(fn=busy, inputs=session, outputs=[box, chatbot, stop_btn], queue=False, api_visibility="private")
+        box.submit(add_turn, [box, session], session, api_name="add_turn", **UI_STEP).success(**show).success(
             respond, [session, *panel.components], chatbot, api_name="respond", **answer,
         ).then(idle, None, [box, stop_btn], api_visibility="private")
-        regen_btn.click(regenerate, session, [chatbot, stop_btn], api_name="regenerate", **UI_STEP).success(
+        regen_btn.click(regenerate, session, session, api_name="regenerate", **UI_STEP).success(**show).success(
             respond, [session, *panel.components], chatbot, api_name="regenerate_respond", **answer,
         ).then(idle, None, [box, stop_btn], api_visibility="private")
         stop_btn.click(stop, session, None, queue=False, api_name="stop")
         clear_btn.click(clear, session, [chatbot, box, stop_btn], queue=False, api_name="clear")
 
-        add_btn.click(add_example, [ex_image, ex_user, ex_assistant, fs_session],
-                      [fs_chatbot, ex_image, ex_user, ex_assistant], api_name="add_example", **UI_STEP)
-        ask_btn.click(add_question, [test_image, question, fs_session], [fs_chatbot, fs_stop],
-                      api_name="few_shot_question", **UI_STEP).success(
+        add_btn.click(add_example, [ex_image, ex_user, ex_assistant, fs_session], fs_session, api_name="add_example",
+                      **UI_STEP).success(few_shot_shown, fs_session, [fs_chatbot, ex_image, ex_user, ex_assistant],
+                                         queue=False, api_visibility="private")
+        ask_btn.click(add_question, [test_image, question, fs_session], fs_session, api_name="few_shot_question",
+                      **UI_STEP).success(
+            few_shot_busy, fs_session, [fs_chatbot, fs_stop], queue=False, api_visibility="private",
+        ).success(
             respond, [fs_session, *panel.components], fs_chatbot, api_name="few_shot_respond", **answer,
         ).then(lambda: gr.Button(interactive=False), None, fs_stop, api_visibility="private")
         fs_stop.click(stop, fs_session, None, queue=False, api_name="few_shot_stop")

@@ -1,0 +1,264 @@
+"""The conversation state machine (minicpmv_app.session): every transition, refusals that change nothing, the
+double-Regenerate race, the refused-after-failure case, Stop during decoding. A scripted model stands in for the
+backend so these run in well under a second each; the UIs' tests use the real tiny model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image
+
+from minicpmv_app.errors import GenerationError, InvalidInputError
+from minicpmv_app.presets import resolve
+from minicpmv_app.session import ChatSession, Done, Failed, Progress, State, Stopped, TextDelta
+
+
+class ScriptedChat:
+    """The two methods a session calls on MiniCPMVChat, answering from a script; records what it was asked."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers) or ["fine"]
+        self.asked = []
+
+    def settings(self, **params):
+        return resolve(**{k: v for k, v in params.items() if k != "decode_type"})
+
+    def stream_conversation(self, conversation, settings, *, stop=None):
+        self.asked.append(conversation)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        for word in answer.split(" "):
+            if stop is not None and stop.is_set():
+                return
+            yield word + " "
+
+
+@pytest.fixture
+def picture(tmp_path):
+    path = tmp_path / "red.png"
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(path)
+    return str(path)
+
+
+def run(session, chat, **settings):
+    return list(session.answer(chat, settings))
+
+
+def test_a_turn_goes_idle_pending_answering_answered():
+    session, chat = ChatSession(), ScriptedChat("a red square")
+    assert session.state == State.IDLE
+    session.submit("What is it?")
+    assert session.state == State.PENDING and session.busy
+    events = session.answer(chat, {})
+    first = next(events)
+    assert isinstance(first, TextDelta) and session.state == State.ANSWERING
+    rest = list(events)
+    assert isinstance(rest[-1], Done) and rest[-1].answer == "a red square "
+    assert session.state == State.ANSWERED and [m.role for m in session.history()] == ["user", "assistant"]
+
+
+def test_history_goes_back_to_the_model_in_order(picture):
+    session, chat = ChatSession(), ScriptedChat("one", "two")
+    session.submit("First?", [picture])
+    run(session, chat)
+    session.submit("Second?")
+    run(session, chat)
+    roles = [(m.role, m.text) for m in chat.asked[-1].messages]
+    assert roles == [("user", "First?"), ("assistant", "one "), ("user", "Second?")]
+    assert len(chat.asked[-1].messages[0].images) == 1
+
+
+@pytest.mark.parametrize("text, files, key", [
+    ("", [], "message_empty"),
+    ("x", ["a.mp4", "b.mp4"], "one_video"),
+    ("x", ["a.png", "b.mp4"], "mixed_media"),
+])
+def test_bad_input_is_refused_and_nothing_is_recorded(text, files, key):
+    session = ChatSession()
+    with pytest.raises(InvalidInputError) as caught:
+        session.submit(text, files)
+    assert caught.value.key == key and session.turns == []
+
+
+def test_a_conversation_keeps_to_one_kind_of_media(picture):
+    session, chat = ChatSession(), ScriptedChat()
+    session.submit("Look", [picture])
+    run(session, chat)
+    with pytest.raises(InvalidInputError) as caught:
+        session.submit("And this", ["clip.mp4"])
+    assert caught.value.key == "conversation_is_images" and len(session.turns) == 1
+
+
+def test_submit_while_busy_is_refused_with_its_reason():
+    session, chat = ChatSession(), ScriptedChat("a b c")
+    session.submit("One")
+    with pytest.raises(InvalidInputError) as pending:
+        session.submit("Two")
+    events = session.answer(chat, {})
+    next(events)
+    with pytest.raises(InvalidInputError) as answering:
+        session.submit("Two")
+    assert (pending.value.key, answering.value.key) == ("busy_pending", "busy_answering")
+    list(events)
+    assert [t.text for t in session.turns] == ["One"]
+
+
+def test_a_failed_turn_is_shown_kept_out_of_history_and_never_answered_again():
+    session, chat = ChatSession(), ScriptedChat(GenerationError("boom", key="model_failed"), "fine")
+    session.submit("Will fail")
+    events = run(session, chat)
+    assert isinstance(events[-1], Failed) and session.state == State.FAILED and session.history() == []
+    # A refused input after the failure changes nothing and answers nothing ...
+    with pytest.raises(InvalidInputError):
+        session.submit("   ")
+    with pytest.raises(InvalidInputError) as caught:
+        run(session, chat)
+    assert caught.value.key == "nothing_to_answer" and len(chat.asked) == 1
+    # ... and the next real question goes without the failed turn.
+    session.submit("Next")
+    run(session, chat)
+    assert [m.text for m in chat.asked[-1].messages] == ["Next"]
+
+
+def test_regenerate_asks_the_same_question_again():
+    session, chat = ChatSession(), ScriptedChat("first", "second")
+    session.submit("Q")
+    run(session, chat)
+    session.regenerate()
+    assert session.state == State.PENDING and session.turns[-1].answer == ""
+    run(session, chat)
+    assert session.turns[-1].answer == "second " and len(session.turns) == 1
+    assert chat.asked[0].messages[-1].parts == chat.asked[1].messages[-1].parts
+
+
+def test_regenerate_retries_a_failed_turn():
+    session, chat = ChatSession(), ScriptedChat(GenerationError("boom"), "ok")
+    session.submit("Q")
+    run(session, chat)
+    session.regenerate()
+    assert isinstance(run(session, chat)[-1], Done) and session.state == State.ANSWERED
+
+
+def test_double_regenerate_is_refused_while_the_first_is_pending_or_answering():
+    session, chat = ChatSession(), ScriptedChat("first", "one two three four")
+    session.submit("Q")
+    run(session, chat)
+    session.regenerate()
+    with pytest.raises(InvalidInputError) as pending:
+        session.regenerate()
+    events = session.answer(chat, {})
+    next(events)
+    with pytest.raises(InvalidInputError) as answering:
+        session.regenerate()
+    assert (pending.value.key, answering.value.key) == ("busy_pending", "busy_answering")
+    assert isinstance(list(events)[-1], Done)
+    assert session.turns[-1].answer == "one two three four "  # the first regenerate's answer arrived whole
+
+
+def test_nothing_to_regenerate():
+    session = ChatSession()
+    with pytest.raises(InvalidInputError) as caught:
+        session.regenerate()
+    assert caught.value.key == "nothing_to_regenerate"
+    session.add_example("Colour?", [], "red")
+    with pytest.raises(InvalidInputError):
+        session.regenerate()  # a few-shot example's answer is the person's, not the model's
+
+
+def test_stop_keeps_what_was_written_and_the_conversation_goes_on():
+    session, chat = ChatSession(), ScriptedChat("a b c d e f", "next")
+    session.submit("Talk")
+    events = session.answer(chat, {})
+    next(events)
+    session.stop()
+    session.stop()  # twice is fine
+    rest = list(events)
+    assert isinstance(rest[-1], Stopped) and rest[-1].answer == "a "
+    assert session.state == State.STOPPED and session.history()[-1].text == "a "
+    session.submit("Go on")
+    assert isinstance(run(session, chat)[-1], Done)
+
+
+def test_stop_before_the_first_token_never_calls_the_model():
+    session, chat = ChatSession(), ScriptedChat()
+    session.submit("Q")
+    session.stop()
+    events = run(session, chat)
+    assert events == [Stopped("")] and chat.asked == [] and session.history() == []
+
+
+def test_stop_when_idle_or_twice_is_harmless():
+    session = ChatSession()
+    session.stop()
+    session.stop()
+    assert session.state == State.IDLE
+
+
+def test_clear_stops_a_running_answer_and_forgets_everything():
+    session, chat = ChatSession(), ScriptedChat("a b c d")
+    session.submit("Q")
+    events = session.answer(chat, {})
+    next(events)
+    running = session.turns[-1]
+    session.clear()
+    assert running.stop.is_set() and session.state == State.IDLE and session.history() == []
+    list(events)  # the old answer ends into a turn that is no longer shown
+    assert session.turns == []
+
+
+def test_stop_during_video_decoding_acts_between_frames(clip):
+    session, chat = ChatSession(), ScriptedChat()
+    session.submit("What happens?", [str(clip(seconds=20, fps=5, size=(64, 48)))])
+    events = session.answer(chat, {})
+    first = next(events)
+    assert isinstance(first, Progress) and first.total == 20
+    session.stop()
+    rest = list(events)
+    frames_seen = max([e.done for e in rest if isinstance(e, Progress)] + [first.done])
+    assert isinstance(rest[-1], Stopped) and chat.asked == []  # decoding ended early; the model was never called
+    assert frames_seen < 20
+
+
+def test_a_few_shot_example_is_checked_now_and_joins_the_history(picture, tmp_path):
+    session = ChatSession()
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    with pytest.raises(InvalidInputError):
+        session.add_example("Colour?", [str(bad)], "red")
+    assert session.turns == []
+    with pytest.raises(InvalidInputError) as caught:
+        session.add_example("Colour?", [picture], "")
+    assert caught.value.key == "few_shot_needs_answer"
+    session.add_example("Colour?", [picture], "red")
+    assert session.state == State.ANSWERED and session.history()[-1].text == "red"
+
+
+def test_reasoning_is_never_sent_back():
+    session, chat = ChatSession(), ScriptedChat("answer", "next")
+    session.submit("Q")
+    run(session, chat)
+    session.turns[-1].reasoning = "I think the shape is red"
+    session.submit("Q2")
+    run(session, chat)
+    assert "I think" not in str([m.parts for m in chat.asked[-1].messages])
+
+
+def test_transitions_from_two_threads_record_one_turn():
+    session = ChatSession()
+    results = []
+
+    def submit():
+        try:
+            session.submit("same")
+            results.append("ok")
+        except InvalidInputError:
+            results.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok"] + ["refused"] * 7 and len(session.turns) == 1
