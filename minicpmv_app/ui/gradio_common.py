@@ -19,7 +19,7 @@ import gradio as gr
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
-from .i18n import localized, text, user_message
+from .i18n import localized, request_language, text, user_message
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
 
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
     """A refused click, as a message in the page (the session is unchanged)."""
-    return gr.Error(localized(exc, lang), title=text("notice_title", lang), print_exception=False)
+    return gr.Error(localized(exc, lang), print_exception=False)
 
 
 def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None) -> Iterator[list[dict]]:
@@ -115,6 +115,58 @@ def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progres
             shown_at = time.monotonic()
             yield render(session, lang)
     yield render(session, lang)
+
+
+class ChatSteps:
+    """The event functions every chat shares; each takes and returns exactly what it names.
+
+    A step that may refuse returns only the session, so a refusal's status badge lands on no visible component;
+    ``shown`` then updates the page, and ``respond`` (chained with ``.success``) answers.
+    """
+
+    def __init__(self, chat, lang: Optional[str], panel: SettingsPanel):
+        self.chat, self.lang, self.panel = chat, lang, panel
+        self.respond = zero_gpu(self._respond)
+
+    def language(self, request: gr.Request) -> str:
+        return request_language(request, self.lang)
+
+    def submit(self, session: ChatSession, text_: str, files: list, request: gr.Request) -> ChatSession:
+        try:
+            session.submit(text_, files)
+        except MiniCPMVError as exc:
+            raise refusal(exc, self.language(request)) from None
+        return session
+
+    def regenerate(self, session: ChatSession, request: gr.Request) -> ChatSession:
+        try:
+            session.regenerate()
+        except MiniCPMVError as exc:
+            raise refusal(exc, self.language(request)) from None
+        return session
+
+    def shown(self, session: ChatSession, request: gr.Request):
+        """The chat as it now is, and Stop enabled: an answer is coming."""
+        return render(session, self.language(request)), gr.Button(interactive=True)
+
+    def _respond(self, session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
+        yield from stream_answer(self.chat, session, self.panel.read(values), self.language(request), progress)
+
+    @staticmethod
+    def stop(session: ChatSession) -> None:
+        session.stop()
+
+    @staticmethod
+    def idle():
+        return gr.Button(interactive=False)
+
+    def answer_after(self, step, session, chatbot, stop_btn, *, api_name: str, limit: int, then=None):
+        """``step`` (refused: nothing more) → the chat shown → the answer streamed → Stop disabled (and ``then``)."""
+        idle = then or dict(fn=self.idle, inputs=None, outputs=stop_btn)
+        return step.success(self.shown, session, [chatbot, stop_btn], queue=False, api_visibility="private").success(
+            self.respond, [session, *self.panel.components], chatbot, api_name=api_name,
+            concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
+        ).then(**idle, api_visibility="private")
 
 
 # -- the app ----------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_new_image_starts_a_new_conversation(app, image_file, recorder, ui_chat)
 def test_regenerate_and_clear(app, image_file):
     session = app()
     ask(session, image_file(), "Hi")
-    assert roles(session.predict(api_name="/regenerate")) == ["user", "user"]
+    session.predict(api_name="/regenerate")
     assert roles(session.submit(*SAMPLING, api_name="/regenerate_respond").result()) == ["user", "user", "assistant"]
     display, question = session.predict(api_name="/clear")
     assert display == [] and question == ""

@@ -79,8 +79,7 @@ def test_regenerate_redoes_the_last_answer(app, recorder):
     session = client()
     first, _ = ask(session, "Tell me something.")
     prompt_ids = recorder.calls[-1]["kwargs"]["input_ids"].tolist()
-    after = session.predict(api_name="/regenerate")
-    assert [b["role"] for b in after] == ["user"]
+    session.predict(api_name="/regenerate")
     again = session.submit(*settings(), api_name="/regenerate_respond").result()
     assert [b["role"] for b in again] == ["user", "assistant"]
     assert recorder.calls[-1]["kwargs"]["input_ids"].tolist() == prompt_ids
