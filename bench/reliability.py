@@ -46,10 +46,30 @@ def serve(chat, build_demo=None, **launch):
     demo.queue(default_concurrency_limit=chat.backend.concurrency)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **{"max_file_size": "5mb", **launch, **getattr(demo, "launch_kwargs", {})})
+    factory = lambda **kw: Client(f"http://127.0.0.1:{port}/", verbose=False, **kw)  # noqa: E731
+    factory.queue_log = record_queue(demo)
     try:
-        yield f"http://127.0.0.1:{port}/", lambda **kw: Client(f"http://127.0.0.1:{port}/", verbose=False, **kw)
+        yield f"http://127.0.0.1:{port}/", factory
     finally:
         demo.close()
+
+
+def record_queue(demo) -> dict:
+    """The server's own view of its queue: (api name, session) as each event arrives and as each starts."""
+    log: dict[str, list] = {"arrived": [], "started": []}
+    queue = demo._queue
+    push, process = queue.push, queue.process_events
+
+    async def recorded_push(body, request, username):
+        log["arrived"].append((demo.fns[body.fn_index].api_name, body.session_hash))
+        return await push(body, request, username)
+
+    async def recorded_process(events, batch, begin_time, fn):
+        log["started"].append((fn.api_name, events[0].session_hash))
+        return await process(events, batch, begin_time, fn)
+
+    queue.push, queue.process_events = recorded_push, recorded_process
+    return log
 
 
 def force_long_answers(chat):
@@ -76,16 +96,21 @@ def text_of(bubble) -> str:
 
 
 def ask(client, text, files=(), max_new_tokens=8):
-    """One turn through the app's API. Returns (display, refused_by_input_check)."""
+    """One turn through the app's API. Returns (display, the refusal's message or None).
+
+    A refused turn raises in the API with the message the page shows (the app's ``gr.Error``).
+    """
     from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
 
     payload = []
     for path in files:
         payload.append(handle_file(path) if Path(path).exists() else {"path": path, "meta": {"_type": "gradio.FileData"}})
-    _, display = client.predict({"text": text, "files": payload}, api_name="/add_turn")[:2]
-    if not display or display[-1]["role"] != "user":
-        return display, True  # refused before answering (a warning; nothing recorded)
-    return client.submit(*settings(max_new_tokens), api_name="/respond").result(), False
+    try:
+        client.predict({"text": text, "files": payload}, api_name="/add_turn")
+    except AppError as exc:
+        return [], str(exc)
+    return client.submit(*settings(max_new_tokens), api_name="/respond").result(), None
 
 
 def tree_snapshot(folder: Path) -> set:
@@ -118,10 +143,10 @@ def bad_inputs_app(client_factory, folder: Path) -> list[dict]:
         text, files = case.make(folder)
         client = client_factory()
         try:
-            display, warned = ask(client, text, files, max_new_tokens=4)
+            display, refused = ask(client, text, files, max_new_tokens=4)
             last = text_of(display[-1]) if display else ""
-            if warned:
-                outcome, message = "refused", "(warning; nothing recorded)"
+            if refused:
+                outcome, message = "refused", refused
             elif last.startswith(WARNING):
                 outcome, message = "refused", last
             else:
@@ -137,35 +162,29 @@ def bad_inputs_app(client_factory, folder: Path) -> list[dict]:
 
 # -- many users --------------------------------------------------------------------------------------
 def concurrent_sessions(client_factory, images: list, question: str, max_new_tokens=24) -> dict:
-    """Every session uploads its own image, then all ask at once (in a known order).
+    """Every session uploads its own image, then all ask at once.
 
-    Returns each session's answer and display, and the order in which the queue finished them. Use with
-    ``force_long_answers`` so each answer takes long enough for the queue order to mean something.
+    Returns each session's answer and display, and the order in which the server received the answer requests
+    and started them (its queue log, by session). Use with ``force_long_answers`` so each answer takes long
+    enough for all eight to wait in the queue.
     """
     from gradio_client import handle_file
 
     clients = [client_factory() for _ in images]
     for client, image in zip(clients, images):
         client.predict({"text": question, "files": [handle_file(image)]}, api_name="/add_turn")
-    finished: list[int] = []
-    lock = threading.Lock()
-
-    def done(index):
-        def callback(*_):
-            with lock:
-                finished.append(index)
-        return callback
-
-    jobs = []
-    for index, client in enumerate(clients):
-        jobs.append(client.submit(*settings(max_new_tokens), api_name="/respond", result_callbacks=[done(index)]))
-        time.sleep(0.1)  # a definite arrival order at the server (each client submits from its own thread)
+    log = client_factory.queue_log
+    arrived_before, started_before = len(log["arrived"]), len(log["started"])
+    jobs = [client.submit(*settings(max_new_tokens), api_name="/respond") for client in clients]
     displays = [job.result(timeout=300) for job in jobs]
-    deadline = time.time() + 10
-    while len(finished) < len(jobs) and time.time() < deadline:
-        time.sleep(0.01)
-    return dict(answers=[text_of(d[-1]) for d in displays], displays=displays, finish_order=finished,
-                submit_order=list(range(len(images))))
+    sessions = {client.session_hash for client in clients}
+
+    def answers_of(entries):
+        return [session for name, session in entries if name == "respond" and session in sessions]
+
+    return dict(answers=[text_of(d[-1]) for d in displays], displays=displays,
+                arrival_order=answers_of(log["arrived"][arrived_before:]),
+                start_order=answers_of(log["started"][started_before:]))
 
 
 # -- long sessions -----------------------------------------------------------------------------------
@@ -227,8 +246,11 @@ def serve_process(*args):
 
 
 # -- stop under load -----------------------------------------------------------------------------------
-def stop_latency(client_factory) -> float:
-    """User A streams a long answer, B waits in the queue; A presses Stop. Seconds until B's answer starts."""
+def stop_latency(client_factory) -> dict:
+    """User A streams a long answer (4000 tokens asked), B waits in the queue; A presses Stop.
+
+    Returns the seconds until B's answer starts, A's final answer, and whether B was answered.
+    """
     a, b = client_factory(), client_factory()
     a.predict({"text": "Talk for a long time.", "files": []}, api_name="/add_turn")
     job_a = a.submit(*settings(4000), api_name="/respond")
@@ -243,9 +265,9 @@ def stop_latency(client_factory) -> float:
         time.sleep(0.01)
     latency = time.time() - stopped_at
     b.predict(api_name="/stop")
-    job_a.result(timeout=60)
-    job_b.result(timeout=60)
-    return latency
+    final_a = job_a.result(timeout=60)
+    final_b = job_b.result(timeout=60)
+    return dict(latency=latency, answer_a=text_of(final_a[-1]), b_answered=final_b[-1]["role"] == "assistant")
 
 
 def gradio_cache_files() -> int:
@@ -276,9 +298,9 @@ def main() -> None:
             restore()
             # Forced long answers run on past the colour word: compare how each starts.
             cross_talk = sum(not answer.startswith(colour) for answer, colour in zip(crowd["answers"], colours))
-            fair = crowd["finish_order"] == crowd["submit_order"]
+            fair = crowd["start_order"] == crowd["arrival_order"]
             restore = force_long_answers(chat)
-            latency = stop_latency(client)
+            latency = stop_latency(client)["latency"]
             restore()
         cache_after = gradio_cache_files()
         # Memory of the app alone, in its own process; --max-sessions 50 shows where it levels off.
@@ -306,7 +328,7 @@ def main() -> None:
         ("handled cleanly (expected outcome, next request ok)", clean),
         ("concurrent sessions (each its own colour)", len(colours)),
         ("cross-talk found (answer not the session's colour)", cross_talk),
-        ("queue served sessions in submission order", "yes" if fair else "no"),
+        ("queue started answers in the order they arrived (server's log)", "yes" if fair else "no"),
         ("200 turns in one session: answered", long_run["answered"]),
         ("  RSS start -> end (MB)", f"{long_run['rss_start']:.0f} -> {long_run['rss_end']:.0f}"),
         ("200 sessions in a row (--max-sessions 50): answered", sessions["answered"]),

@@ -27,3 +27,34 @@ def write_clip(path: Path, *, seconds: float, fps: int, size=(64, 48), colour=No
 
     write_video(path, frames(), fps=fps, size=size, options={"preset": "ultrafast", "crf": "18"})
     return path
+
+
+def two_tone_clip(path: Path, *, seconds: float = 3, fps: int = 5, size=(128, 64)) -> Path:
+    """An MP4 stored landscape, left half red and right half blue: where the halves land shows the rotation."""
+    from minicpmv_app.media.video import write_video
+
+    array = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    array[:, : size[0] // 2] = (255, 0, 0)
+    array[:, size[0] // 2 :] = (0, 0, 255)
+    write_video(path, (array for _ in range(int(seconds * fps))), fps=fps, size=size,
+                options={"preset": "ultrafast", "crf": "10"})
+    return path
+
+
+def set_display_rotation(path: Path, degrees: int) -> Path:
+    """Write a display matrix into the MP4's track header, as a phone does for a portrait clip it stores landscape.
+
+    The matrix is ISO/IEC 14496-12 ``tkhd``'s 3x3 (16.16 / 2.30 fixed point); FFmpeg reads it back as the
+    stream's rotation. ``degrees`` is the clockwise turn a player applies (a phone held upright: 90).
+    """
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    version = data[at + 4]
+    matrix = at + 8 + (28 if version == 1 else 16) + 4 + 8 + 8  # times/id/duration, reserved, layer..volume
+    one, minus = 0x10000, -0x10000
+    a, b, c, d = {90: (0, one, minus, 0), 180: (minus, 0, 0, minus), 270: (0, minus, one, 0)}[degrees % 360]
+    struct.pack_into(">9i", data, matrix, a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path

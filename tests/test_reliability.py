@@ -39,6 +39,7 @@ def test_bad_inputs_through_the_running_app(app, tmp_path):
     assert rel.tree_snapshot(ROOT) == before
 
 
+@pytest.mark.slow
 def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, trained_chat, tmp_path):
     _, client = app
     colours = list(COLOURS)[:8]
@@ -54,12 +55,14 @@ def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, t
         restore()
     # Forced long answers run on past the colour word, so compare how each starts: no answer crossed sessions.
     assert [answer[: len(colour)] for answer, colour in zip(crowd["answers"], colours)] == colours
-    assert crowd["finish_order"] == crowd["submit_order"]  # one model, served first come first served
+    # One model, served first come first served, as the server itself saw the requests arrive and start.
+    assert len(crowd["arrival_order"]) == 8 and crowd["start_order"] == crowd["arrival_order"]
     for display, image in zip(crowd["displays"], images):
         shown = [p["file"] for b in display for p in b["content"] if p.get("type") == "file"]
         assert len(shown) == 1 and Path(shown[0]["path"] if isinstance(shown[0], dict) else shown[0]).name == Path(image).name
 
 
+@pytest.mark.slow
 def test_two_hundred_turns_and_two_hundred_sessions(app, tmp_path):
     _, client = app
     long_run = rel.long_session(client, 200)
@@ -76,10 +79,11 @@ def test_stop_frees_the_model_for_the_next_user(app, trained_chat):
     _, client = app
     restore = rel.force_long_answers(trained_chat)
     try:
-        latency = rel.stop_latency(client)
+        outcome = rel.stop_latency(client)
     finally:
         restore()
-    assert latency < 5  # a 4000-token answer would take minutes; the next user starts right after Stop
+    # A asked for 4000 tokens (one character or more each) and was stopped long before; B was then answered.
+    assert 0 < len(outcome["answer_a"]) < 2000 and outcome["b_answered"]
 
 
 def test_uploads_over_the_size_limit_are_refused(trained_chat, tmp_path):
@@ -95,9 +99,23 @@ def test_uploads_over_the_size_limit_are_refused(trained_chat, tmp_path):
         assert display[-1]["role"] == "assistant"
 
 
-def test_no_debug_mode_anywhere():
-    sources = [p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and "tests" not in p.parts]
-    assert sources and not [p for p in sources if "debug=True" in p.read_text()]
+def test_an_unexpected_failure_shows_a_message_not_internals(trained_chat, monkeypatch):
+    """What a debug mode would leak (a traceback, source paths) never reaches the person; the app keeps serving."""
+    model = trained_chat.backend.model
+    original = model.generate
+
+    def broken(*args, **kwargs):
+        raise KeyError("internal_state_table")
+
+    with rel.serve(trained_chat) as (_, client):
+        monkeypatch.setattr(model, "generate", broken)
+        display, _ = rel.ask(client(), "Will this fail?")
+        shown = rel.text_of(display[-1])
+        assert shown.startswith("⚠️") and "KeyError" in shown
+        assert "Traceback" not in shown and ".py" not in shown and "line " not in shown
+        monkeypatch.setattr(model, "generate", original)
+        display, _ = rel.ask(client(), "And now?")
+        assert not rel.text_of(display[-1]).startswith("⚠️")
 
 
 SPY = textwrap.dedent('''

@@ -173,17 +173,6 @@ def upright(image: Image.Image, rotation: float) -> Image.Image:
     )
 
 
-def display_rotation(path: Path) -> float:
-    """The clip's display-matrix rotation, read by FFmpeg (through PyAV) from its first frame; 0 when unknown."""
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            return float(next(container.decode(video=0)).rotation or 0)
-    except Exception:  # no PyAV, or unreadable here: decord's frames are used as stored
-        return 0.0
-
-
 def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
     import decord
 
@@ -191,14 +180,13 @@ def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_d
     fps = float(reader.get_avg_fps() or 0.0)
     duration = _check(len(reader), fps, max_duration)
     indices = sample_indices(len(reader), fps, max_frames=max_frames, sample_fps=sample_fps)
-    rotation = display_rotation(path)  # decord ignores the display matrix
     frames: list[Image.Image] = []
     if progress:
         progress(0, len(indices))
     # Small batches bound peak memory, show progress, and let a Stop raised from ``progress`` act between them.
     for start in range(0, len(indices), DECODE_BATCH):
         batch = reader.get_batch(indices[start : start + DECODE_BATCH]).asnumpy()
-        frames.extend(upright(Image.fromarray(f), rotation) for f in batch)
+        frames.extend(Image.fromarray(f) for f in batch)  # decord applies the display matrix itself
         if progress:
             progress(len(frames), len(indices))
     return Video(frames=frames, fps=fps, duration=duration, indices=indices, backend="decord")
@@ -227,7 +215,7 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
             progress(0, len(indices))
         for number, frame in enumerate(container.decode(stream)):
             if number in wanted:
-                frames.append(upright(frame.to_image(), frame.rotation or 0))
+                frames.append(upright(frame.to_image(), frame.rotation or 0))  # PyAV leaves it to us
                 kept.append(number)
                 if progress:
                     progress(len(frames), len(indices))

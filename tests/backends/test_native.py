@@ -22,3 +22,25 @@ def test_unknown_architecture_is_explained(tmp_path):
 
 def test_native_backend_describes_itself(tiny_chat):
     assert "MiniCPMV4_6ForConditionalGeneration" in tiny_chat.backend.describe()
+
+
+def test_one_line_about_linear_attention_kernels_instead_of_four_warnings(tiny_folder):
+    """On CPU, transformers would print four 'falling back to reference PyTorch implementation' lines at the
+    first answer; the app says it once, at load, in words that fit the device."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from minicpmv_app.cli import setup_logging\n"
+        "setup_logging()\n"
+        "from minicpmv_app import MiniCPMVChat\n"
+        "chat = MiniCPMVChat(sys.argv[1], device='cpu')\n"
+        "for _ in range(2):\n"
+        "    chat.chat({'image': None, 'question': json.dumps([{'role': 'user', 'content': 'hi'}])}, max_new_tokens=3)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tiny_folder)], capture_output=True, text=True,
+                            timeout=300, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "falling back to its reference PyTorch implementation" not in result.stderr
+    assert result.stderr.count("Linear-attention layers run on transformers' reference PyTorch kernels on cpu") == 1

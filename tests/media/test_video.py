@@ -58,3 +58,28 @@ def test_empty_and_non_video_files_are_refused(tmp_path):
     text.write_text("not a video")
     with pytest.raises(MediaError, match="cannot be decoded|no video"):
         load_video(text)
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_a_portrait_phone_clip_reaches_the_model_standing_up(tmp_path, backend):
+    """Stored 128x64 landscape with a display matrix turning it 90° clockwise: frames come out 64x128, with the
+    stored left half (red) on top, as every player shows it."""
+    import av
+
+    from tests.media_factory import set_display_rotation, two_tone_clip
+
+    path = set_display_rotation(two_tone_clip(tmp_path / "portrait.mp4"), 90)
+    with av.open(str(path)) as container:
+        assert next(container.decode(video=0)).rotation == -90  # FFmpeg sees what a phone writes
+    video = load_video(path, backend=backend)
+    frame = video.frames[0]
+    assert frame.size == (64, 128)
+    top, bottom = frame.getpixel((32, 10)), frame.getpixel((32, 118))
+    assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
+
+
+def test_a_clip_without_rotation_is_left_as_stored(tmp_path):
+    from tests.media_factory import two_tone_clip
+
+    frame = load_video(two_tone_clip(tmp_path / "landscape.mp4")).frames[0]
+    assert frame.size == (128, 64) and frame.getpixel((10, 32))[0] > 200

@@ -14,7 +14,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
 @pytest.fixture

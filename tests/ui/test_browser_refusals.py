@@ -8,10 +8,9 @@ import pytest
 from minicpmv_app.ui import gradio_25, gradio_26
 from minicpmv_app.ui.i18n import text
 from tests.ui.conftest import served
-from tests.ui.test_browser import CHROMIUM, wait_for  # noqa: F401  (skip marker lives there too)
-from tests.ui.test_browser import browser, pytestmark  # noqa: F401
+from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (browser is a fixture)
 
-pytestmark = [pytestmark, pytest.mark.slow]
+pytestmark = [needs_chromium, pytest.mark.slow]
 SHORT = {"max_new_tokens": 8}
 LANGUAGES = {"en": {}, "zh": {"locale": "zh-CN", "extra_http_headers": {"Accept-Language": "zh-CN,zh;q=0.9"}}}
 

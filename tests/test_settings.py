@@ -1,0 +1,84 @@
+"""One settings schema: the Gradio panel, the Streamlit sidebar, the CLI, validation and the OpenAI mapping all
+come from minicpmv_app.settings.SCHEMA."""
+
+import argparse
+
+import gradio as gr
+import pytest
+
+from minicpmv_app import cli
+from minicpmv_app import settings as schema
+from minicpmv_app.backends.openai_api import EXTRA_FIELDS, STANDARD_FIELDS
+from minicpmv_app.errors import InvalidInputError
+from minicpmv_app.presets import resolve
+from minicpmv_app.ui.gradio_common import settings_panel
+from minicpmv_app.ui.i18n import Labels
+
+
+def test_the_gradio_panel_is_the_schema_in_order():
+    with gr.Blocks():
+        panel = settings_panel(Labels("en"), {"temperature": 0.3})
+    assert len(panel.components) == len(schema.SCHEMA)
+    for setting, component in zip(schema.SCHEMA, panel.components):
+        if setting.kind in ("float", "int"):
+            assert isinstance(component, gr.Slider)
+            assert (component.minimum, component.maximum, component.step) == (
+                setting.minimum, setting.ui_maximum or setting.maximum, setting.step)
+            assert component.interactive == (schema.SAMPLING in setting.modes)
+    values = dict(zip(schema.NAMES, (c.value for c in panel.components)))
+    assert values["temperature"] == 0.3 and values["top_p"] == schema.PRESETS[schema.SAMPLING]["top_p"]
+    assert values["decode_type"] == schema.SAMPLING
+
+
+def test_panel_values_become_one_settings_value():
+    values = ["Beam Search", 0.7, 0.8, 100, 1.2, 4, 32, "  Be brief.  "]
+    settings = schema.from_values(values)
+    assert settings == {"decode_type": "Beam Search", "temperature": 0.7, "top_p": 0.8, "top_k": 100,
+                        "repetition_penalty": 1.2, "num_beams": 4, "max_new_tokens": 32, "system_prompt": "Be brief."}
+    resolved = resolve(**settings)
+    assert resolved.params == {"num_beams": 4, "repetition_penalty": 1.2} and resolved.max_new_tokens == 32
+
+
+def test_the_command_line_takes_each_setting_and_checks_it():
+    parser = cli.settings_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--temperature", "0.3", "--max-new-tokens", "64", "--decode-type", "Beam Search"])
+    assert cli.settings_defaults(args) == {"temperature": 0.3, "max_new_tokens": 64, "decode_type": "Beam Search"}
+    with pytest.raises(SystemExit, match="top_p=3.0 is out of range; use a value from 0 to 1"):
+        cli.settings_defaults(parser.parse_args(["--top-p", "3"]))
+
+
+def test_the_demo_starts_with_the_command_lines_settings(tiny_chat):
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    demo = build_demo(tiny_chat, lang="en", defaults={"max_new_tokens": 77, "top_k": 5})
+    sliders = {c["props"].get("label"): c["props"].get("value") for c in demo.config["components"]
+               if c.get("type") == "slider"}
+    assert sliders["Max new tokens"] == 77 and sliders["Top k"] == 5
+
+
+@pytest.mark.parametrize("name, value", [("temperature", 11), ("top_p", -0.1), ("num_beams", 0), ("max_new_tokens", 0)])
+def test_validation_names_the_range(name, value):
+    with pytest.raises(InvalidInputError) as caught:
+        schema.BY_NAME[name].check(value)
+    assert caught.value.key == "setting_out_of_range" and f"{name}=" in str(caught.value)
+
+
+def test_the_openai_mapping_comes_from_the_schema():
+    assert set(EXTRA_FIELDS) == {"top_k", "repetition_penalty"}
+    assert STANDARD_FIELDS == {"temperature": "temperature", "top_p": "top_p"}
+
+
+def test_the_streamlit_sidebar_shows_the_sampling_settings(tiny_folder, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from minicpmv_app.ui.i18n import text
+    from tests.ui.test_streamlit import SCRIPT
+
+    monkeypatch.setenv("MINICPMV_MODEL", str(tiny_folder))
+    monkeypatch.setenv("MINICPMV_DEVICE", "cpu")
+    app = AppTest.from_file(SCRIPT, default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    labels = [s.label for s in app.sidebar.slider]
+    expected = [text(s.label, "en") for s in schema.SCHEMA if s.kind in ("float", "int") and schema.SAMPLING in s.modes]
+    assert labels == expected
