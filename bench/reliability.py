@@ -160,6 +160,68 @@ def bad_inputs_app(client_factory, folder: Path) -> list[dict]:
     return rows
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def bad_inputs_page(url: str, folder: Path, *, lang: str = "en") -> list[dict]:
+    """The same cases typed and attached in Chromium: what the page shows (a message in a toast or in the chat,
+    or an answer), and whether the next question then works. A path like ``../`` cannot be typed into a browser's
+    file picker: that case is not applicable there."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        for case in CASES:
+            text, files = case.make(folder)
+            if any(not Path(f).exists() for f in files):
+                rows.append(dict(case=case.name, expect=case.expect, outcome="n/a", message="", clean=True))
+                continue
+            page = browser.new_page(locale="zh-CN" if lang == "zh" else "en-US")
+            page.goto(url)
+            box = page.locator("#chat-input textarea")
+            box.wait_for()
+            outcome, message = _page_turn(page, box, text, files)
+            while page.get_by_label("Remove file").count():
+                page.get_by_label("Remove file").first.click()
+            next_outcome, _ = _page_turn(page, box, "still there?", [])
+            rows.append(dict(case=case.name, expect=case.expect, outcome=outcome, message=message[:90],
+                             clean=outcome == case.expect and next_outcome == "answered"))
+            page.close()
+        browser.close()
+    return rows
+
+
+def _page_turn(page, box, text: str, files: list) -> tuple[str, str]:
+    """Send one turn in the page; returns ("refused" | "answered" | "nothing shown", what the page said)."""
+    bots = page.locator('[data-testid="bot"]')
+    toasts = page.locator('[data-testid="toast-body"]')
+    bots_before, toasts_before = bots.count(), toasts.count()
+    if files:
+        page.locator("#chat-input input[type=file]").set_input_files([str(f) for f in files])
+        deadline = time.time() + 30
+        while page.get_by_label("Remove file").count() < len(files) and toasts.count() == toasts_before:
+            if time.time() > deadline:
+                break
+            time.sleep(0.1)
+    box.fill(text)
+    box.press("Enter")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if toasts.count() > toasts_before:
+            return "refused", toasts.last.inner_text().strip().split("\n")[-1]  # the toast's message line
+        if bots.count() > bots_before and box.is_editable():
+            shown = bots.last.inner_text().strip()
+            if shown:
+                return ("refused" if shown.startswith(WARNING) else "answered"), shown
+        time.sleep(0.1)
+    return "nothing shown", ""
+
+
 # -- many users --------------------------------------------------------------------------------------
 def concurrent_sessions(client_factory, images: list, question: str, max_new_tokens=24) -> dict:
     """Every session uploads its own image, then all ask at once.
@@ -287,6 +349,7 @@ def main() -> None:
         api_rows = bad_inputs_api(chat, folder)
         with serve(chat) as (url, client):
             app_rows = bad_inputs_app(client, folder)
+            page_rows = bad_inputs_page(url, folder)
             colours = list(COLOURS)
             images = []
             for index, colour in enumerate(colours):
@@ -316,16 +379,18 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__}")
     print()
-    print(f"{'bad input':<30} {'expected':<9} {'Python API':<10} {'running app':<12} clean")
-    for api, app in zip(api_rows, app_rows):
-        print(f"{api['case']:<30} {api['expect']:<9} {api['outcome']:<10} {app['outcome']:<12} "
-              f"{'yes' if api['clean'] and app['clean'] else 'NO'}")
+    print(f"{'bad input':<30} {'expected':<9} {'Python API':<10} {'app API':<9} {'page shows':<11} clean")
+    for api, app, page in zip(api_rows, app_rows, page_rows):
+        print(f"{api['case']:<30} {api['expect']:<9} {api['outcome']:<10} {app['outcome']:<9} {page['outcome']:<11} "
+              f"{'yes' if api['clean'] and app['clean'] and page['clean'] else 'NO'}")
     clean = sum(a["clean"] for a in api_rows) + sum(a["clean"] for a in app_rows)
+    page_shown = sum(p["clean"] and p["outcome"] != "n/a" for p in page_rows)
     print()
     print(f"{'figure':<56} value")
     rows = [
         ("inputs tried (API + app)", len(api_rows) + len(app_rows)),
         ("handled cleanly (expected outcome, next request ok)", clean),
+        ("the same cases in Chromium: the page shows it, next question ok", f"{page_shown} of {len(page_rows)}"),
         ("concurrent sessions (each its own colour)", len(colours)),
         ("cross-talk found (answer not the session's colour)", cross_talk),
         ("queue started answers in the order they arrived (server's log)", "yes" if fair else "no"),

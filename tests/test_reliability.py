@@ -40,6 +40,20 @@ def test_bad_inputs_through_the_running_app(app, tmp_path):
 
 
 @pytest.mark.slow
+def test_bad_inputs_in_the_page(app, tmp_path):
+    """Each bad input typed and attached in Chromium: the page shows the refusal (a message in a toast or in the
+    chat) or the answer, and the next question works."""
+    from tests.ui.test_browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    url, _ = app
+    rows = rel.bad_inputs_page(url, tmp_path)
+    assert [r for r in rows if not r["clean"]] == []
+    assert all(r["message"] for r in rows if r["outcome"] == "refused")
+
+
+@pytest.mark.slow
 def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, trained_chat, tmp_path):
     _, client = app
     colours = list(COLOURS)[:8]
