@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from .devices import on_zerogpu
 from .errors import MiniCPMVError
 
 
@@ -16,7 +17,9 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     group.add_argument("--model", default=os.environ.get("MINICPMV_MODEL", default_model),
                        help="Hugging Face or ModelScope id, a local checkpoint folder, or 'tiny' (offline toy model). "
                             f"Default: {default_model}")
-    group.add_argument("--device", default=os.environ.get("MINICPMV_DEVICE", "auto"), choices=["auto", "cuda", "mps", "cpu"],
+    # On ZeroGPU the model goes to CUDA at import (the spaces package makes that work before a GPU is attached).
+    device = os.environ.get("MINICPMV_DEVICE") or ("cuda" if on_zerogpu() else "auto")
+    group.add_argument("--device", default=device, choices=["auto", "cuda", "mps", "cpu"],
                        help="auto picks cuda, then mps, then cpu. Several GPUs are used together with --device cuda.")
     group.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
                        help="auto: bf16 on recent GPUs, fp16 on older GPUs and Apple MPS, fp32 on CPU.")

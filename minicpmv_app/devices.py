@@ -32,6 +32,12 @@ class Placement:
         return self.device_map == "auto"
 
 
+def on_zerogpu() -> bool:
+    """A Hugging Face ZeroGPU Space (it sets SPACES_ZERO_GPU=true): a GPU is attached per answer, and the model
+    must be placed on CUDA at import, in the app's own process."""
+    return (os.environ.get("SPACES_ZERO_GPU") or "").lower() in ("1", "t", "true")
+
+
 def enable_mps_fallback() -> None:
     # Ops MPS lacks fall back to the CPU instead of raising; torch reads this when the op is dispatched.
     os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")

@@ -202,10 +202,11 @@ class ChatSession:
                 turn.stop.set()  # an answer still running stops, and writes into a turn no longer shown
             self.turns = []
 
-    def answer(self, chat, settings: dict) -> Iterator[Event]:
+    def answer(self, chat, settings: dict, generate=None) -> Iterator[Event]:
         """pending → answering → answered / stopped / failed, as events.
 
-        Media are decoded here (progress events; Stop is checked between frames), then the model streams.
+        Media are decoded here (progress events; Stop is checked between frames), then the model streams through
+        ``generate`` (``chat.stream_conversation`` unless given; ZeroGPU gives one that runs in a GPU slot).
         Stop before the first token means the model is never called.
         """
         with self._lock:
@@ -220,7 +221,7 @@ class ChatSession:
             if turn.stop.is_set():
                 raise StoppedByUser()
             conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
-            for piece in chat.stream_conversation(conversation, generation, stop=turn.stop):
+            for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop):
                 turn.answer += piece
                 yield TextDelta(piece)
         except StoppedByUser:

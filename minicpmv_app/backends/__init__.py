@@ -54,7 +54,7 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
     card's pin (``minicpmv_app.runtimes``); otherwise in a worker process on that pin, installed on first use.
     """
     from .. import runtimes
-    from ..devices import placement
+    from ..devices import on_zerogpu, placement
 
     config = read_config(folder)
     runtime = runtimes.runtime_for(config)
@@ -70,6 +70,13 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
 
         log.info("Loading %s (%s) with its own code in this process", folder, runtimes.generation_name(config))
         return RemoteCodeBackend(folder, placement(device, dtype), config)
+    if on_zerogpu():
+        raise ModelLoadError(
+            f"On ZeroGPU the model must run in the app's own process, but {runtimes.generation_name(config)} needs "
+            f"transformers {runtime.transformers} and this Space has {installed_transformers()}. Build the Space "
+            "with python scripts/make_space.py (its 2.6 variant runs the pinned transformers in-process).",
+            key="zerogpu_needs_pin",
+        )
     from .worker import WorkerBackend
 
     log.info("Loading %s (%s) in a worker on %s", folder, runtimes.generation_name(config), runtime.name)

@@ -19,6 +19,7 @@ import gradio as gr
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
+from . import zerogpu
 from .i18n import localized, request_language, text, user_message
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,11 @@ def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
     return gr.Error(localized(exc, lang), print_exception=False)
 
 
-def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None) -> Iterator[list[dict]]:
+def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None,
+                  generate=None) -> Iterator[list[dict]]:
     """Answer the pending turn: the chat as it grows (at most every 40 ms), video decoding as progress."""
     shown_at = 0.0
-    for event in session.answer(chat, settings):
+    for event in session.answer(chat, settings, generate):
         if isinstance(event, Progress):
             if progress is not None:
                 progress((event.done, event.total), desc=text("decoding_video", lang))
@@ -126,7 +128,7 @@ class ChatSteps:
 
     def __init__(self, chat, lang: Optional[str], panel: SettingsPanel):
         self.chat, self.lang, self.panel = chat, lang, panel
-        self.respond = zero_gpu(self._respond)
+        self.generate = zerogpu.generator_for(chat)
 
     def language(self, request: gr.Request) -> str:
         return request_language(request, self.lang)
@@ -149,8 +151,9 @@ class ChatSteps:
         """The chat as it now is, and Stop enabled: an answer is coming."""
         return render(session, self.language(request)), gr.Button(interactive=True)
 
-    def _respond(self, session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
-        yield from stream_answer(self.chat, session, self.panel.read(values), self.language(request), progress)
+    def respond(self, session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
+        yield from stream_answer(self.chat, session, self.panel.read(values), self.language(request), progress,
+                                 self.generate)
 
     @staticmethod
     def stop(session: ChatSession) -> None:
@@ -215,12 +218,3 @@ def run(build_demo, *, default_model: str, default_port: int, description: str, 
     cli.setup_logging()
     chat = cli.load_chat(args)
     launch(build_demo(chat, lang=args.lang, defaults=cli.settings_defaults(args)), args, concurrency=chat.backend.concurrency)
-
-
-def zero_gpu(function):
-    """On a Hugging Face ZeroGPU Space (the ``spaces`` package is present) the GPU is attached per call."""
-    try:
-        import spaces
-    except ImportError:
-        return function
-    return spaces.GPU(function)
