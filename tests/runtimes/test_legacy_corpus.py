@@ -89,19 +89,20 @@ def test_the_app_process_holds_no_weights(chats):
 
 def test_stop_ends_the_workers_generation_early(chats):
     chat = chats["minicpm-v-2_0"]  # samples without hitting EOS, so a free answer runs to max_new_tokens
+    budget = 2000
     stop = threading.Event()
     answer: list[str] = []
     before = worker_cpu_seconds(chat)
     thread = threading.Thread(target=lambda: answer.append("".join(chat.stream_conversation(
-        question(), chat.settings(max_new_tokens=4000), stop=stop))))
+        question(), chat.settings(max_new_tokens=budget), stop=stop))))
     thread.start()
     wait_until_generating(chat, before)
     stop.set()
-    thread.join(timeout=120)
+    thread.join(timeout=300)
     assert not thread.is_alive()
-    free = "".join(chat.stream_conversation(question(), chat.settings(max_new_tokens=400)))
-    assert len(free) > 300  # 400 free tokens make a long answer ...
-    assert len(answer[0]) < len(free) * 10  # ... the stopped one is far short of its 4000
+    free = "".join(chat.stream_conversation(question(), chat.settings(max_new_tokens=budget)))
+    # The same budget run freely writes several times more: Stop ended the worker's generate(), not just the reading.
+    assert 0 < len(answer[0]) * 3 < len(free)
     assert beam8(chat)  # and the worker answers the next request
 
 
