@@ -66,19 +66,3 @@ def test_validation_names_the_range(name, value):
 def test_the_openai_mapping_comes_from_the_schema():
     assert set(EXTRA_FIELDS) == {"top_k", "repetition_penalty"}
     assert STANDARD_FIELDS == {"temperature": "temperature", "top_p": "top_p"}
-
-
-def test_the_streamlit_sidebar_shows_the_sampling_settings(tiny_folder, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from minicpmv_app.ui.i18n import text
-    from tests.ui.test_streamlit import SCRIPT
-
-    monkeypatch.setenv("MINICPMV_MODEL", str(tiny_folder))
-    monkeypatch.setenv("MINICPMV_DEVICE", "cpu")
-    app = AppTest.from_file(SCRIPT, default_timeout=120)
-    app.run()
-    assert not app.exception, app.exception
-    labels = [s.label for s in app.sidebar.slider]
-    expected = [text(s.label, "en") for s in schema.SCHEMA if s.kind in ("float", "int") and schema.SAMPLING in s.modes]
-    assert labels == expected

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -108,37 +109,46 @@ def test_zerogpu_puts_the_model_on_cuda_at_import(monkeypatch):
     assert cli.model_arguments(argparse.ArgumentParser(), "tiny").parse_args([]).device == "auto"
 
 
-def test_a_space_starts_binds_where_spaces_expect_and_answers(tmp_path, cache_dir):
+@contextmanager
+def running_space(variant: str, folder: Path, **env):
+    """The written Space's app.py started as a Space starts it; yields (process, port, gradio_client)."""
     from gradio_client import Client
 
     from tests.ui.conftest import free_port
 
-    out = make_space.write_space("4.6-cpu", tmp_path / "space")
+    out = make_space.write_space(variant, folder)
     port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="0.0.0.0", GRADIO_SERVER_PORT=str(port), SYSTEM="spaces",
-               SPACE_ID="someone/minicpm-v", MINICPMV_MODEL="tiny", MINICPMV_DEVICE="cpu", HF_HUB_OFFLINE="1",
-               PYTHONPATH="")
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=out, env=env, stdout=subprocess.PIPE,
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), MINICPMV_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONPATH="",
+               **env)
+    log = folder.parent / f"{variant}.log"  # a file, not a pipe: a chatty app never blocks on a full pipe
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=out, env=env, stdout=log.open("w"),
                                stderr=subprocess.STDOUT, text=True)
+    process.log = log
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + 240
         while True:
-            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert process.poll() is None, log.read_text()[-3000:]
             assert time.time() < deadline, "the Space did not start"
             try:
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                 break
             except Exception:
                 time.sleep(1)
+        yield process, port, client
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_a_space_starts_binds_where_spaces_expect_and_answers(tmp_path, cache_dir):
+    spaces_env = dict(GRADIO_SERVER_NAME="0.0.0.0", SYSTEM="spaces", SPACE_ID="someone/minicpm-v", MINICPMV_MODEL="tiny")
+    with running_space("4.6-cpu", tmp_path / "space", **spaces_env) as (process, port, client):
         listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections(kind="inet")
                      if c.status == "LISTEN" and c.laddr.port == port}
         assert listening == {"0.0.0.0"}
         client.predict({"text": "What colour is the shape?", "files": []}, api_name="/add_turn")
         final = client.submit("Sampling", 0.7, 0.8, 100, 1.05, 3, 8, "", api_name="/respond").result()
         assert final[-1]["role"] == "assistant" and not str(final[-1]["content"]).startswith("⚠️")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -146,35 +156,16 @@ def test_the_2_6_space_runs_the_real_code_in_process_on_its_pinned_transformers(
     """The 2.6 variant's app.py puts transformers 4.40 ahead of the Space's own, as ZeroGPU needs (no worker)."""
     import json
 
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
+    from PIL import Image
 
-    from tests.ui.conftest import free_port
-
-    out = make_space.write_space("2.6-zerogpu", tmp_path / "space")
-    port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), MINICPMV_MODEL=str(legacy_corpus / "minicpm-v-2_6"),
-               MINICPMV_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONPATH="")
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=out, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        while True:
-            assert process.poll() is None, process.stdout.read()[-3000:]
-            assert time.time() < deadline, "the Space did not start"
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:
-                time.sleep(1)
-        from PIL import Image
-
+    model = str(legacy_corpus / "minicpm-v-2_6")
+    with running_space("2.6-zerogpu", tmp_path / "space", MINICPMV_MODEL=model) as (process, _, client):
         picture = tmp_path / "blue.png"
         Image.new("RGB", (200, 150), (30, 120, 200)).save(picture)
         client.predict({"text": "What is in the image?", "files": [handle_file(str(picture))]}, api_name="/add_turn")
         final = client.submit("Beam Search", 0.7, 0.8, 100, 1.2, 3, 8, "", api_name="/respond").result()
         reference = json.loads((legacy_corpus / "minicpm-v-2_6" / "REFERENCE_BEAM8.json").read_text())
         assert "".join(p.get("text", "") for p in final[-1]["content"]) == reference
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=60)[0]
+    output = process.log.read_text()
     assert "with its own code in this process" in output and "in a worker" not in output

@@ -114,14 +114,21 @@ def test_system_prompt_reaches_the_prompt(tiny_chat, generate_calls):
     assert prompt.startswith("<|im_start|>system\nAnswer in French.")
 
 
-def test_stop_event_ends_generation_early(tiny_chat, generate_calls, monkeypatch):
+@pytest.fixture
+def long_answers(tiny_chat, generate_calls, monkeypatch):
+    """Random weights may emit EOS at once; Stop tests need the whole budget used unless stopped."""
     original = tiny_chat.backend.model.generate
 
-    def no_early_eos(*args, **kwargs):  # random weights may emit EOS; the test needs a long answer
+    def no_early_eos(*args, **kwargs):
         kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
         return original(*args, **kwargs)
 
     monkeypatch.setattr(tiny_chat.backend.model, "generate", no_early_eos)
+    return generate_calls
+
+
+def test_stop_event_ends_generation_early(tiny_chat, long_answers):
+    generate_calls = long_answers
     stop = threading.Event()
     stream = tiny_chat.stream(ask("hi"), max_new_tokens=2000, stop_event=stop)
     next(stream)
@@ -131,14 +138,8 @@ def test_stop_event_ends_generation_early(tiny_chat, generate_calls, monkeypatch
     assert produced < 2000
 
 
-def test_closing_a_stream_stops_the_model(tiny_chat, generate_calls, monkeypatch):
-    original = tiny_chat.backend.model.generate
-
-    def no_early_eos(*args, **kwargs):  # random weights may emit EOS; the test needs a long answer
-        kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_chat.backend.model, "generate", no_early_eos)
+def test_closing_a_stream_stops_the_model(tiny_chat, long_answers):
+    generate_calls = long_answers
     stream = tiny_chat.stream(ask("hi"), max_new_tokens=2000)
     next(stream)
     stream.close()

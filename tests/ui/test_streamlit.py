@@ -113,3 +113,12 @@ def test_uploads_are_stored_under_names_we_choose(app):
     folder = app.session_state["uploads"].path
     names = [p.name for p in folder.iterdir()]
     assert names == ["upload-0001.png"]
+
+
+def test_the_sidebar_is_the_settings_schema(app):
+    from minicpmv_app import settings as schema
+    from minicpmv_app.ui.i18n import text
+
+    labels = [s.label for s in app.sidebar.slider]
+    expected = [text(s.label, "en") for s in schema.SCHEMA if s.kind in ("float", "int") and schema.SAMPLING in s.modes]
+    assert labels == expected
