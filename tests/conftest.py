@@ -15,8 +15,10 @@ LEGACY_CORPUS = ROOT.parent / "shared" / "legacy_corpus"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Remote code of the test fixtures is imported from a private modules cache, new for each run.
+# Remote code is imported from a private modules cache, and Gradio keeps uploads in a private temp folder, new for
+# each run: two runs side by side never see (or delete) each other's files.
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hf-modules-"))
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-"))
 
 
 @pytest.fixture(scope="session")
