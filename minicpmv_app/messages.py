@@ -172,9 +172,7 @@ def _dict_part(item: dict, index: int) -> Part:
         if isinstance(value, Video):
             return value
         if isinstance(value, (str, os.PathLike)):
-            from .media.video import load_video
-
-            return load_video(value)
+            return Video.pending(value)  # decoded by the frame plan of the model that answers
         raise MediaError(f"Message {index}: a video item needs a file path.")
     raise InvalidInputError(f"Message {index}: unknown content type {kind!r} (use text, image or video).")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import InvalidInputError
-from .settings import BEAM_SEARCH, BY_NAME, DEFAULT_MAX_NEW_TOKENS, PRESETS, SAMPLING
+from .settings import BEAM_SEARCH, BY_NAME, DEFAULT_MAX_NEW_TOKENS, KNOBS, PRESETS, SAMPLING
 
 MIN_TEMPERATURE = 0.01
 
@@ -34,6 +34,7 @@ class GenerationSettings:
     params: Mapping[str, Any] = field(default_factory=lambda: dict(PRESETS[SAMPLING]))
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     system_prompt: str = ""
+    knobs: Mapping[str, Any] = field(default_factory=dict)  # the model's own knobs (settings.KNOBS), resolved
 
     @property
     def sampling(self) -> bool:
@@ -66,6 +67,7 @@ def resolve(
     max_new_tokens: int | None = None,
     system_prompt: str | None = None,
     model_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    knobs: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> GenerationSettings:
     """Merge overrides into the preset for ``decode_type``.
@@ -73,7 +75,19 @@ def resolve(
     ``sampling=True/False`` is accepted as an alias for the decode type (upstream's spelling).
     ``model_defaults`` holds a model's own changes to a preset (1.0/2.0 sample at temperature 0.6). Keys the
     preset does not have are dropped, as upstream does; ``None`` values mean "keep the preset".
+    ``knobs`` are the model's own knobs with their defaults; a knob it does not take is refused.
     """
+    knobs = dict(knobs or {})
+    for name in [k for k in overrides if k in KNOBS]:
+        value = overrides.pop(name)
+        if value is None:
+            continue
+        if name not in knobs:
+            raise InvalidInputError(
+                f"This model does not take {name}; its own settings are: {', '.join(knobs) or 'none'}.",
+                key="knob_not_taken", name=name, knobs=", ".join(knobs) or "-",
+            )
+        knobs[name] = _checked(name, value)
     if "sampling" in overrides:
         sampling = overrides.pop("sampling")
         if decode_type is None and sampling is not None:
@@ -94,6 +108,7 @@ def resolve(
         params=params,
         max_new_tokens=int(budget),
         system_prompt=system_prompt or "",
+        knobs=knobs,
     )
 
 

@@ -30,7 +30,11 @@ from typing import Iterator, Optional, Sequence, Union
 from .errors import InvalidInputError, MiniCPMVError
 from .media.images import prepare_image
 from .media.video import load_video
+from PIL import Image
+
+from . import grounding
 from .messages import Conversation, Message, Part
+from .reasoning import Reasoning
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +110,40 @@ class Turn:
     error: Optional[BaseException] = None
     parts: Optional[list[Part]] = None  # decoded media + text, kept for Regenerate
     example: bool = False  # a few-shot example: its answer was written by the person
+    regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
+    images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
+    _figures: Optional[list] = field(default=None, repr=False, compare=False)
     stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def in_history(self) -> bool:
         return self.state == State.ANSWERED or (self.state == State.STOPPED and bool(self.answer))
+
+    @property
+    def shown_answer(self) -> str:
+        """The answer as people read it: ref names kept, grounding tags and coordinates gone."""
+        return grounding.strip_grounding(self.answer)
+
+    @property
+    def thinking(self) -> bool:
+        """Reasoning is still being written (no answer text yet)."""
+        return self.state == State.ANSWERING and bool(self.reasoning) and not self.answer.strip()
+
+    def figures(self) -> list:
+        """Each picture with its regions drawn, as (image index, PIL image); regions with no known image are left
+        out (``unplaced`` says how many)."""
+        if self._figures is not None:
+            return self._figures
+        placed = {}
+        for region in self.regions:
+            if region.image is not None:
+                placed.setdefault(region.image, []).append(region)
+        self._figures = [(index, grounding.draw(self.images[index], regions)) for index, regions in sorted(placed.items())]
+        return self._figures
+
+    @property
+    def unplaced(self) -> int:
+        return sum(region.image is None for region in self.regions)
 
 
 class ChatSession:
@@ -188,6 +221,7 @@ class ChatSession:
             if turn is None or turn.example:
                 raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
             turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
+            turn.regions, turn.images, turn._figures = [], [], None
             turn.stop = threading.Event()
             return turn
 
@@ -217,13 +251,19 @@ class ChatSession:
         try:
             generation = chat.settings(**settings)
             if turn.parts is None:
-                yield from decode_with_progress(turn)
+                yield from decode_with_progress(turn, chat.frame_plan(generation))
             if turn.stop.is_set():
                 raise StoppedByUser()
             conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
-            for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop):
-                turn.answer += piece
-                yield TextDelta(piece)
+            # The raw answer is kept (grounding tags included): the UIs draw its boxes and show it without tags.
+            for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop,
+                                                                 reasoning=True, keep_grounding=True):
+                if isinstance(piece, Reasoning):
+                    turn.reasoning += piece
+                    yield ReasoningDelta(piece)
+                else:
+                    turn.answer += piece
+                    yield TextDelta(piece)
         except StoppedByUser:
             pass
         except GeneratorExit:
@@ -242,9 +282,60 @@ class ChatSession:
             yield Stopped(turn.answer)
         else:
             turn.state = State.ANSWERED
+            self._ground(turn, conversation)
             yield Done(turn.answer)
 
+    def last_picture(self) -> Optional[str]:
+        """The file of the latest picture in the conversation (what Locate looks in)."""
+        for turn in reversed(self.turns):
+            pictures = [f for f in turn.files if not is_video(f)]
+            if pictures and turn.in_history:
+                return pictures[-1]
+        return None
+
+    def regions(self) -> list:
+        """The placed regions of the latest answer that has any (what Zoom offers)."""
+        for turn in reversed(self.turns):
+            placed = [r for r in turn.regions if r.image is not None]
+            if placed:
+                return placed
+        return []
+
+    def zoom(self, number: int) -> Image.Image:
+        """The picture cropped to region ``number`` of ``regions()`` (with a margin)."""
+        for turn in reversed(self.turns):
+            placed = [r for r in turn.regions if r.image is not None]
+            if placed:
+                if not 0 <= number < len(placed):
+                    break
+                return grounding.crop(turn.images[placed[number].image], placed[number])
+        raise InvalidInputError("There is no box to zoom into yet.", key="nothing_to_zoom")
+
+    def locate(self, phrase: str, picture: Optional[str] = None, *, resend: bool = True) -> Turn:
+        """Ask the grounding prompt for ``phrase`` about ``picture`` (default: the latest picture), sent with the
+        question so the boxes belong to it. ``resend=False`` (one-image models): a picture already in the
+        conversation is not sent again."""
+        phrase = (phrase or "").strip()
+        if not phrase:
+            raise InvalidInputError("Type what to find.", key="locate_empty")
+        in_chat = self.last_picture()
+        picture = picture or in_chat
+        if picture is None:
+            raise InvalidInputError("Upload a picture first.", key="nothing_to_locate")
+        files = [] if (in_chat and not resend) else [picture]
+        return self.submit(grounding.GROUNDING_PROMPT.format(phrase), files)
+
     # -- helpers -------------------------------------------------------------------------------------
+    @staticmethod
+    def _ground(turn: Turn, conversation: Conversation) -> None:
+        regions = grounding.parse(turn.answer)
+        if not regions:
+            return
+        turn.images = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
+        if not turn.images:  # a follow-up ("Where is it?") is about the pictures of the latest turn that had any
+            earlier = [m for m in conversation.messages[:-1] if m.role == "user" and m.images]
+            turn.images = earlier[-1].images if earlier else []
+        turn.regions = grounding.assign_images(regions, len(turn.images), turn.text, turn.answer)
     def _refuse_if_busy(self) -> None:
         if self.state == State.ANSWERING:
             raise InvalidInputError("An answer is still being written: wait for it, or press Stop.", key="busy_answering")
@@ -273,7 +364,7 @@ class ChatSession:
             )
 
 
-def decode_with_progress(turn: Turn) -> Iterator[Progress]:
+def decode_with_progress(turn: Turn, plan=None) -> Iterator[Progress]:
     """Decode ``turn``'s media in a helper thread, yielding its progress; Stop is checked between frames."""
     events: queue.Queue = queue.Queue()
     outcome: list = []
@@ -285,7 +376,7 @@ def decode_with_progress(turn: Turn) -> Iterator[Progress]:
 
     def work() -> None:
         try:
-            outcome.append(decode(turn, on_frames))
+            outcome.append(decode(turn, on_frames, plan))
         except BaseException as exc:  # re-raised in the answering thread
             outcome.append(exc)
         events.put(None)
@@ -298,9 +389,11 @@ def decode_with_progress(turn: Turn) -> Iterator[Progress]:
     turn.parts = outcome[0]
 
 
-def decode(turn: Turn, on_frames=None) -> list[Part]:
-    """A turn's files as model inputs (images prepared, videos sampled), then its text."""
-    parts: list[Part] = [load_video(f, progress=on_frames) if is_video(f) else prepare_image(f) for f in turn.files]
+def decode(turn: Turn, on_frames=None, plan=None) -> list[Part]:
+    """A turn's files as model inputs (images prepared, videos sampled by ``plan``), then its text."""
+    parts: list[Part] = [
+        load_video(f, progress=on_frames, plan=plan) if is_video(f) else prepare_image(f) for f in turn.files
+    ]
     if turn.text:
         parts.append(turn.text)
     return parts

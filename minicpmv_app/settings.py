@@ -1,5 +1,9 @@
 """Every generation setting, once, as data: its type, range, defaults, label, and who honours it.
 
+Settings marked ``knob`` belong to some models only (thinking, token compression, image slices, video frames):
+a backend lists the knobs its model takes, with the model card's defaults (``Backend.knobs``); the UIs show only
+those, and ``MiniCPMVChat.settings`` refuses the others with a message.
+
 The Gradio panel, the Streamlit sidebar, the command line, ``MiniCPMVChat.settings`` validation and the OpenAI
 request mapping are all derived from ``SCHEMA``. Per-preset defaults live in ``presets.PRESETS`` (upstream's
 values, kept here with the schema); a setting's ``modes`` says which decode modes use it.
@@ -28,7 +32,7 @@ DEFAULT_MAX_NEW_TOKENS = 1024
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # "choice", "float", "int" or "text"
+    kind: str  # "choice", "float", "int", "bool" or "text"
     label: str  # locale key (minicpmv_app/ui/locales)
     default: Any = None  # when no preset gives one
     minimum: Optional[float] = None
@@ -39,6 +43,9 @@ class Setting:
     openai: Optional[str] = None  # the request field on an OpenAI-compatible server; None: not sent
     openai_extra: bool = False  # outside OpenAI's own fields: dropped once where a server refuses it
     info: Optional[str] = None  # locale key of a hint
+    knob: bool = False  # taken by some models only (Backend.knobs says which, with their defaults)
+    choices: tuple = ()  # for a knob of kind "choice"
+    openai_path: tuple = ()  # where a knob goes in an OpenAI-compatible request, e.g. ("mm_processor_kwargs",)
 
     def default_for(self, mode: str = SAMPLING) -> Any:
         return PRESETS.get(mode, {}).get(self.name, self.default)
@@ -47,7 +54,15 @@ class Setting:
         """``value`` converted to this setting's type, or ``InvalidInputError`` naming the range."""
         if self.kind == "text":
             return "" if value is None else str(value)
+        if self.kind == "bool":
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
         if self.kind == "choice":
+            if self.choices and value not in self.choices:
+                raise InvalidInputError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}.",
+                                        key="setting_choice", name=self.name, value=str(value),
+                                        choices=", ".join(map(str, self.choices)))
             return value
         try:
             number = float(value)
@@ -76,13 +91,26 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("max_new_tokens", "int", "max_new_tokens", default=DEFAULT_MAX_NEW_TOKENS, minimum=1, maximum=1_000_000,
             step=1, ui_maximum=4096, openai="max_tokens"),
     Setting("system_prompt", "text", "system_prompt", default=""),
+    # Per-model knobs. Servers get them in the request fields vLLM and SGLang read; others ignore them.
+    Setting("enable_thinking", "bool", "setting_thinking", default=False, knob=True, info="thinking_info",
+            openai_path=("chat_template_kwargs",)),
+    Setting("downsample_mode", "choice", "setting_detail", default="16x", choices=("16x", "4x"), knob=True,
+            info="detail_info", openai_path=("mm_processor_kwargs",)),
+    Setting("max_slice_nums", "int", "setting_slices", minimum=1, maximum=64, step=1, ui_maximum=36, knob=True,
+            info="slices_info", openai_path=("mm_processor_kwargs",)),
+    Setting("max_num_frames", "int", "setting_max_frames", minimum=1, maximum=1024, step=1, ui_maximum=256,
+            knob=True, info="max_frames_info", openai_path=("mm_processor_kwargs",)),
+    Setting("stack_frames", "int", "setting_stack_frames", minimum=1, maximum=10, step=1, ui_maximum=5, knob=True,
+            info="stack_frames_info", openai_path=("mm_processor_kwargs",)),
 )
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SCHEMA}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+KNOBS: tuple[str, ...] = tuple(s.name for s in SCHEMA if s.knob)
 
 
-def from_values(values) -> dict:
-    """A UI's values, in ``SCHEMA`` order, as ``MiniCPMVChat.settings`` keywords."""
-    settings = dict(zip(NAMES, values))
+def from_values(values, names: tuple = NAMES) -> dict:
+    """A UI's values, in ``names`` order (the schema's, less the knobs its model does not take), as
+    ``MiniCPMVChat.settings`` keywords."""
+    settings = dict(zip(names, values))
     settings["system_prompt"] = (settings.get("system_prompt") or "").strip() or None
     return settings

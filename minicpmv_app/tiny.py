@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 TRAINED_TINY = Path(__file__).resolve().parent / "tiny_model"
 SEED = 1234
 # Bump when the recipe changes so an old cached build is not reused.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 SPECIAL_TOKENS = {
     "eos_token": "<|im_end|>",
@@ -40,9 +40,16 @@ MULTIMODAL_TOKENS = {
     "image_id_end_token": "</image_id>",
 }
 CHAT_TOKENS = ["<|im_start|>"]
+# Words of the answer language that real MiniCPM-V tokenizers also hold whole: reasoning and grounding tags, and
+# (the tiny's own choice) the coordinates of its 0-1000 grid in steps of 50, so a box costs four tokens.
+# Not special: decoding with skip_special_tokens keeps them, as it does for the real checkpoints.
+TEXT_TOKENS = ["<think>", "</think>", "<ref>", "</ref>", "<box>", "</box>", "<point>", "</point>", "<quad>", "</quad>"]
+GRID_STEP = 50
+NUMBER_TOKENS = [str(n) for n in range(0, 1001, GRID_STEP)]
 
-# ChatML, as Qwen-based MiniCPM-V checkpoints use; one placeholder per image or video, which the
-# processor expands into the slice layout.
+# ChatML, as Qwen-based MiniCPM-V checkpoints use; one placeholder per image or video, which the processor expands
+# into the slice layout. ``enable_thinking`` works as in Qwen3's template: off (the default here) closes an empty
+# <think></think> block in the prompt, so the model answers at once; on leaves the block to the model.
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
@@ -54,8 +61,21 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}{%- endif -%}"
     "{{- '<|im_end|>\\n' -}}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if not (enable_thinking is defined and enable_thinking) -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}"
+    "{%- endif -%}"
 )
+
+# transformers' declarative response format (as its Qwen3.5 fallback): <think>…</think> is reasoning, the rest the
+# answer. The prompt may already hold the opener or a closed empty block; the start anchor lets the parser see it.
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "reasoning_content": {"open": "<think>", "close": "</think>", "content": "text"},
+        "content": {"close_pattern": r"\s*(?:<\|im_end\|>|<\|endoftext\|>)", "content": "text"},
+    },
+}
 
 # A small corpus so the BPE has real merges (words the demos and tests use, in two languages).
 _CORPUS = [
@@ -66,6 +86,8 @@ _CORPUS = [
     "Read the text in the image. The chart shows sales by month. Summarise the video.",
     "你好，请描述这张图片。图中有什么？这是一个红色的正方形。",
     "The quick brown fox jumps over the lazy dog. 0123456789",
+    "I see a red square. Where is the shape? Please provide the bounding box coordinate of the region this "
+    "sentence describes: shape",
 ]
 
 SIZES = {
@@ -133,7 +155,7 @@ def tiny_path(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = [SPECIAL_TOKENS["pad_token"], SPECIAL_TOKENS["unk_token"], SPECIAL_TOKENS["eos_token"]]
@@ -148,6 +170,7 @@ def build_tokenizer():
         show_progress=False,
     )
     backend.train_from_iterator(_CORPUS, trainer=trainer)
+    backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_TOKENS + NUMBER_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         extra_special_tokens=dict(MULTIMODAL_TOKENS),
@@ -155,6 +178,8 @@ def build_tokenizer():
         model_max_length=4096,
         **SPECIAL_TOKENS,
     )
+    # How a reply splits into reasoning and answer, for `transformers serve` (it sends `reasoning_content` deltas).
+    tokenizer.response_template = RESPONSE_TEMPLATE
     return tokenizer
 
 

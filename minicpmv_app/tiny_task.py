@@ -1,5 +1,7 @@
 """The narrow task the trained ``tiny`` checkpoint answers: the colour and shape of a drawn shape, the colour
-of the first or second of two images, and the colour of a video. Pictures are drawn on the fly with PIL.
+of the first or second of two images, the colour of a video, where the shape is (a ``<box>`` on the 0-1000
+scale), and the same colour/shape questions with thinking on (a short ``<think>`` first). Pictures are drawn on
+the fly with PIL.
 
 Used by ``scripts/train_tiny.py`` (training and held-out accuracy) and by the tests, which prove end to end that
 the picture really reaches the model: a red square answers "red".
@@ -29,20 +31,34 @@ COLOUR_QUESTIONS = ("What colour is the shape?", "What color is it?", "Which col
 SHAPE_QUESTIONS = ("What shape is it?", "What is the shape?", "Which shape is in the image?")
 ORDINAL_QUESTIONS = ("What colour is the {n} image?", "What color is the shape in the {n} image?")
 VIDEO_QUESTIONS = ("What colour is the video?", "What colour is the shape in the video?")
+# The second is the grounding prompt MiniCPM-V models are asked (MODEL_API.md, "Grounding output").
+GROUND_QUESTIONS = (
+    "Where is the shape?",
+    "Please provide the bounding box coordinate of the region this sentence describes: <ref>shape</ref>",
+)
+GRID_STEP = 50  # the tiny's coordinates are multiples of 50 on the 0-1000 scale (minicpmv_app/tiny.py)
 
 
 @dataclass
 class Sample:
-    kind: str  # "colour", "shape", "two_images", "video"
+    kind: str  # "colour", "shape", "two_images", "video", "ground", "think"
     question: str
-    answer: str
+    answer: str  # what the model should write (for "think": after the reasoning)
     images: list = field(default_factory=list)  # PIL images, in order
     frames: Optional[list] = None  # for "video"
     shapes: list = field(default_factory=list)  # the shape drawn in each image (training uses it too)
+    boxes: list = field(default_factory=list)  # each image's shape box, (left, top, right, bottom) in 0-1 units
+    reasoning: str = ""  # for "think": the <think> text
+    thinking: bool = False  # asked with enable_thinking on
 
 
 def draw(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None) -> Image.Image:
     """A shape of ``colour`` on a light, noisy background, at a random size and position."""
+    return draw_with_box(colour, shape, size=size, rng=rng)[0]
+
+
+def draw_with_box(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None):
+    """``draw``, and the shape's bounding box as fractions of the width and height (left, top, right, bottom)."""
     rng = rng or random.Random(0)
     width, height = size or (rng.randint(56, 224), rng.randint(56, 224))
     base = rng.randint(200, 250)
@@ -64,7 +80,13 @@ def draw(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional
         canvas.rectangle(box, fill=fill)
     else:
         canvas.polygon([(left + side / 2, top), (left, top + side), (left + side, top + side)], fill=fill)
-    return image
+    return image, (left / width, top / height, (left + side) / width, (top + side) / height)
+
+
+def box_answer(label: str, box) -> str:
+    """``<ref>label</ref><box>x1 y1 x2 y2</box>`` with the corners on the tiny's 0-1000 grid."""
+    corners = " ".join(str(int(round(v * 1000 / GRID_STEP)) * GRID_STEP) for v in box)
+    return f"<ref>{label}</ref><box>{corners}</box>"
 
 
 def solid_frames(colour: str, count: int = 4, size=(96, 72)) -> list:
@@ -93,7 +115,24 @@ def sample(kind: str, rng: random.Random) -> Sample:
         else:
             frames = [draw(colour, shape, size=size, rng=rng) for _ in range(count)]
         return Sample(kind, rng.choice(VIDEO_QUESTIONS), colour, frames=frames)
+    if kind == "ground":
+        image, box = draw_with_box(colour, shape, rng=rng)
+        answer = box_answer(f"{colour} {shape}", box)
+        return Sample(kind, rng.choice(GROUND_QUESTIONS), answer, [image], shapes=[shape], boxes=[box])
+    if kind == "think":
+        image, box = draw_with_box(colour, shape, rng=rng)
+        asked_colour = rng.random() < 0.5
+        question = rng.choice(COLOUR_QUESTIONS if asked_colour else SHAPE_QUESTIONS)
+        return Sample(kind, question, colour if asked_colour else shape, [image], shapes=[shape], boxes=[box],
+                      reasoning=f"I see a {colour} {shape}.", thinking=True)
     raise ValueError(kind)
+
+
+def completion(s: Sample) -> str:
+    """What the model writes after the prompt (the chat template closes an empty think block when thinking is off)."""
+    if s.thinking:
+        return f"<think>\n{s.reasoning}\n</think>\n\n{s.answer}"
+    return s.answer
 
 
 def answer_word(text: str) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 from . import presets
 from .backends import Backend, load_backend
 from .grounding import GroundingFilter
 from .hub import resolve_model_path
-from .messages import Conversation, parse_request, validate
+from .media.video import Video
+from .messages import Conversation, Message, parse_request, validate
 from .presets import GenerationSettings
+from .reasoning import Reasoning
 from .settings import NAMES
 
 log = logging.getLogger(__name__)
@@ -63,20 +65,37 @@ class MiniCPMVChat:
         log.info("Ready: %s", backend.describe())
 
     # -- upstream-compatible API -------------------------------------------------------------
-    def chat(self, input: dict, **params: Any) -> str:
-        """The whole answer as one string (upstream's ``MiniCPMVChat.chat``)."""
-        return "".join(self.stream(input, **params))
+    def chat(self, input: dict, *, with_reasoning: bool = False, **params: Any):
+        """The whole answer as one string (upstream's ``MiniCPMVChat.chat``), without the model's reasoning.
+        ``with_reasoning=True`` returns ``Reply(answer, reasoning)`` instead."""
+        pieces = list(self.stream(input, reasoning=True, **params))
+        answer = "".join(p for p in pieces if not isinstance(p, Reasoning))
+        if not with_reasoning:
+            return answer
+        return Reply(answer, "".join(p for p in pieces if isinstance(p, Reasoning)).strip())
 
-    def stream(self, input: dict, *, stop_event: Optional[threading.Event] = None, **params: Any) -> Iterator[str]:
+    def stream(self, input: dict, *, stop_event: Optional[threading.Event] = None, reasoning: bool = False,
+               **params: Any) -> Iterator[str]:
         """Yield the answer as it is generated. Beam search yields it once, whole.
 
         ``params`` (or ``input["params"]``) take ``decode_type`` ("Sampling" / "Beam Search") or ``sampling``,
-        ``max_new_tokens``, ``system_prompt`` and the preset's own keys. Setting ``stop_event`` ends generation.
+        ``max_new_tokens``, ``system_prompt``, the preset's own keys, and the model's knobs (``knobs``).
+        Setting ``stop_event`` ends generation. ``reasoning=True`` also yields the model's reasoning, as
+        ``minicpmv_app.reasoning.Reasoning`` pieces (a ``str`` subclass).
         """
         merged = dict(input.get("params") or {}) if isinstance(input, dict) else {}
         merged.update(params)
         conversation = parse_request(input)
-        return self.stream_conversation(conversation, self.settings(**merged), stop=stop_event)
+        return self.stream_conversation(conversation, self.settings(**merged), stop=stop_event, reasoning=reasoning)
+
+    @property
+    def knobs(self) -> dict:
+        """The per-model settings this model takes, with its model card's defaults."""
+        return dict(self.backend.knobs)
+
+    def frame_plan(self, settings: GenerationSettings):
+        """Which frames of a video the model wants under ``settings``."""
+        return self.backend.frame_plan(settings)
 
     # -- for UIs, which hold a Conversation already --------------------------------------------
     def settings(self, **params: Any) -> GenerationSettings:
@@ -86,34 +105,63 @@ class MiniCPMVChat:
 
             raise InvalidInputError(f"Unknown generation setting(s): {', '.join(sorted(unknown))}.")
         return presets.resolve(
-            params.pop("decode_type", None), model_defaults=self.backend.preset_overrides, **params
+            params.pop("decode_type", None), model_defaults=self.backend.preset_overrides, knobs=self.backend.knobs,
+            **params
         )
 
     def stream_conversation(
-        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
+        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None,
+        reasoning: bool = False, keep_grounding: bool = False,
     ) -> Iterator[str]:
+        """The answer's pieces; with ``reasoning`` also ``Reasoning`` pieces; with ``keep_grounding`` the grounding
+        tags stay whatever ``strip_grounding`` says. Videos the model wants sampled otherwise (another frame plan)
+        are decoded again from their file first."""
         validate(conversation)
+        conversation = with_frames(conversation, self.frame_plan(settings))
         if settings.system_prompt and not conversation.system_prompt:
             conversation = Conversation(conversation.messages, settings.system_prompt)
-        return self._generate(conversation, settings, stop if stop is not None else threading.Event())
+        strip = self.strip_grounding and not keep_grounding
+        return self._generate(conversation, settings, stop if stop is not None else threading.Event(), reasoning, strip)
 
-    def _generate(self, conversation: Conversation, settings: GenerationSettings, stop: threading.Event) -> Iterator[str]:
+    def _generate(self, conversation: Conversation, settings: GenerationSettings, stop: threading.Event,
+                  reasoning: bool, strip: bool) -> Iterator[str]:
         with self._slots:
             pieces = self.backend.generate(conversation, settings, stop=stop)
-            if not self.strip_grounding:
-                yield from pieces
-                return
-            grounding = GroundingFilter()
+            grounding = GroundingFilter() if strip else None
             try:
                 for piece in pieces:
-                    shown = grounding.feed(piece)
+                    if isinstance(piece, Reasoning):
+                        if reasoning:
+                            yield piece
+                        continue
+                    shown = grounding.feed(piece) if grounding else piece
                     if shown:
                         yield shown
             finally:
                 pieces.close()
-            tail = grounding.flush()
+            tail = grounding.flush() if grounding else ""
             if tail:
                 yield tail
+
+
+class Reply(NamedTuple):
+    answer: str
+    reasoning: str
+
+
+def with_frames(conversation: Conversation, plan) -> Conversation:
+    """``conversation`` with each video decoded by ``plan`` (only those decoded by another plan change)."""
+    if not any(v.source and v.plan_key != plan.key for v in conversation.videos):
+        return conversation
+    from .media.video import load_video
+
+    def redo(part):
+        if isinstance(part, Video) and part.source and part.plan_key != plan.key:
+            return load_video(part.source, plan=plan)
+        return part
+
+    messages = [Message(m.role, [redo(p) for p in m.parts]) for m in conversation.messages]
+    return Conversation(messages, conversation.system_prompt)
 
 
 # MiniCPM-V 1.0's docs call it OmniLMMChat.

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+
+from minicpmv_app.media.video import UniformPlan
 from PIL import Image
 
 from minicpmv_app.errors import GenerationError, InvalidInputError
@@ -15,7 +17,7 @@ from minicpmv_app.session import ChatSession, Done, Failed, Progress, State, Sto
 
 
 class ScriptedChat:
-    """The two methods a session calls on MiniCPMVChat, answering from a script; records what it was asked."""
+    """The three methods a session calls on MiniCPMVChat, answering from a script; records what it was asked."""
 
     def __init__(self, *answers):
         self.answers = list(answers) or ["fine"]
@@ -24,7 +26,10 @@ class ScriptedChat:
     def settings(self, **params):
         return resolve(**{k: v for k, v in params.items() if k != "decode_type"})
 
-    def stream_conversation(self, conversation, settings, *, stop=None):
+    def frame_plan(self, settings):
+        return UniformPlan()
+
+    def stream_conversation(self, conversation, settings, *, stop=None, reasoning=False, keep_grounding=False):
         self.asked.append(conversation)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):

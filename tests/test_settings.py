@@ -18,7 +18,9 @@ from minicpmv_app.ui.i18n import Labels
 def test_the_gradio_panel_is_the_schema_in_order():
     with gr.Blocks():
         panel = settings_panel(Labels("en"), {"temperature": 0.3})
-    assert len(panel.components) == len(schema.SCHEMA)
+    # A model without knobs: the decoding settings only.
+    assert panel.names == tuple(s.name for s in schema.SCHEMA if not s.knob)
+    assert len(panel.components) == len(panel.names)
     for setting, component in zip(schema.SCHEMA, panel.components):
         if setting.kind in ("float", "int"):
             assert isinstance(component, gr.Slider)
@@ -28,6 +30,27 @@ def test_the_gradio_panel_is_the_schema_in_order():
     values = dict(zip(schema.NAMES, (c.value for c in panel.components)))
     assert values["temperature"] == 0.3 and values["top_p"] == schema.PRESETS[schema.SAMPLING]["top_p"]
     assert values["decode_type"] == schema.SAMPLING
+
+
+def test_the_panel_shows_only_the_models_knobs_with_the_models_defaults():
+    with gr.Blocks():
+        panel = settings_panel(Labels("en"), {}, {"enable_thinking": False, "downsample_mode": "16x", "max_slice_nums": 36})
+    assert panel.names[-3:] == ("enable_thinking", "downsample_mode", "max_slice_nums")
+    thinking, detail, slices = panel.components[-3:]
+    assert isinstance(thinking, gr.Checkbox) and thinking.value is False
+    assert isinstance(detail, gr.Radio) and detail.value == "16x"
+    assert isinstance(slices, gr.Slider) and slices.value == 36
+    values = [c.value for c in panel.components]
+    assert panel.read(values)["max_slice_nums"] == 36 and "stack_frames" not in panel.read(values)
+
+
+def test_a_knob_the_model_does_not_take_is_refused_with_its_name():
+    with pytest.raises(InvalidInputError) as caught:
+        resolve(max_slice_nums=4, knobs={"enable_thinking": False})
+    assert caught.value.key == "knob_not_taken" and "max_slice_nums" in str(caught.value)
+    assert resolve(enable_thinking="true", knobs={"enable_thinking": False}).knobs == {"enable_thinking": True}
+    with pytest.raises(InvalidInputError, match="downsample_mode must be one of 16x, 4x"):
+        resolve(downsample_mode="8x", knobs={"downsample_mode": "16x"})
 
 
 def test_panel_values_become_one_settings_value():
@@ -64,5 +87,5 @@ def test_validation_names_the_range(name, value):
 
 
 def test_the_openai_mapping_comes_from_the_schema():
-    assert set(EXTRA_FIELDS) == {"top_k", "repetition_penalty"}
+    assert set(EXTRA_FIELDS) == {"top_k", "repetition_penalty", "chat_template_kwargs", "mm_processor_kwargs"}
     assert STANDARD_FIELDS == {"temperature": "temperature", "top_p": "top_p"}

@@ -23,6 +23,8 @@ class Backend(ABC):
     #: Whether several images / video in one conversation are understood.
     supports_multi_image: bool = True
     supports_video: bool = True
+    #: The per-model settings this model takes (settings.KNOBS) with its model card's defaults.
+    knobs: Mapping[str, Any] = {}
 
     @abstractmethod
     def generate(
@@ -32,6 +34,12 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def frame_plan(self, settings: GenerationSettings):
+        """Which frames of a video this model wants (upstream's ~1 fps, at most ``max_num_frames``, by default)."""
+        from ..media.video import MAX_NUM_FRAMES, UniformPlan
+
+        return UniformPlan(max_frames=settings.knobs.get("max_num_frames", MAX_NUM_FRAMES))
 
 
 def stopping_criteria(stop: Optional[threading.Event]):

@@ -5,20 +5,31 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from ..devices import Placement
 from ..errors import ModelLoadError
 from ..media.video import Video
 from ..messages import Conversation
 from ..presets import GenerationSettings
+from ..reasoning import prompt_opens_thinking, split_reasoning
+from ..settings import SAMPLING
 from .base import Backend, as_generation_error, stopping_criteria, stream_from_thread
 
 log = logging.getLogger(__name__)
 
-# Processor options from the model card: images use id tags and slicing; video frames use neither.
-IMAGE_OPTIONS = {"use_image_id": True}
-VIDEO_OPTIONS = {"use_image_id": False, "videos_kwargs": {"max_slice_nums": 1}}
+# The model card's reference call (README, "Model-card defaults", cites each): images keep id tags and take up to
+# 36 slices; a video frame takes one slice and no id; up to 128 main frames, no stacking; 16x token compression.
+# Each is a knob the person can change (settings.SCHEMA); these are the defaults.
+CARD_KNOBS = MappingProxyType({
+    "enable_thinking": False,
+    "downsample_mode": "16x",
+    "max_slice_nums": 36,
+    "max_num_frames": 128,
+    "stack_frames": 1,
+})
+VIDEO_MAX_SLICE_NUMS = 1
 
 
 class NativeBackend(Backend):
@@ -41,24 +52,38 @@ class NativeBackend(Backend):
             ) from exc
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
+        self.knobs = model_knobs(self.processor)
+        self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
     def describe(self) -> str:
         return f"{type(self.model).__name__} via transformers on {self.placement.device} ({self.placement.dtype})"
 
-    def model_inputs(self, conversation: Conversation):
+    def model_inputs(self, conversation: Conversation, settings: Optional[GenerationSettings] = None):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""
-        return build_inputs(self.processor, [conversation]).to(self.model.device)
+        knobs = settings.knobs if settings is not None else self.knobs
+        return build_inputs(self.processor, [conversation], knobs=knobs).to(self.model.device)
+
+    def frame_plan(self, settings: GenerationSettings) -> "NativeFramePlan":
+        knobs = {**self.knobs, **settings.knobs}
+        return NativeFramePlan(self.processor.video_processor, knobs["max_num_frames"], knobs["stack_frames"])
 
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
         try:
-            inputs = self.model_inputs(conversation)
+            inputs = self.model_inputs(conversation, settings)
         except Exception as exc:
             raise as_generation_error(exc) from exc
         kwargs = settings.generate_kwargs()
         kwargs["stopping_criteria"] = stopping_criteria(stop)
+        # The card: downsample_mode goes to the processor (placeholder count) and to generate (the vision encoder).
+        kwargs["downsample_mode"] = {**self.knobs, **settings.knobs}["downsample_mode"]
         prompt_length = inputs["input_ids"].shape[1]
+        # A template that opens <think> in the prompt makes the model's first words reasoning.
+        inside = prompt_opens_thinking(self.processor.decode(inputs["input_ids"][0, -4:]))
+        yield from split_reasoning(self._pieces(inputs, kwargs, prompt_length, settings, stop), inside=inside)
+
+    def _pieces(self, inputs, kwargs, prompt_length, settings, stop) -> Iterator[str]:
         if not settings.sampling:
             # Beam search cannot stream: the best sequence is only known at the end.
             try:
@@ -74,6 +99,31 @@ class NativeBackend(Backend):
                 self.model.generate(**inputs, **kwargs, streamer=streamer)
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
+
+
+# The sampling values a checkpoint's generation_config.json may set; they replace upstream's 2.6-era preset
+# (the released 4.6 sets temperature 0.7, top_p 1.0, top_k 0 = off, repetition_penalty 1.0).
+CHECKPOINT_SAMPLING = ("temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def checkpoint_sampling(generation_config) -> dict:
+    """The checkpoint's own sampling defaults: those its generation_config.json sets (not transformers' defaults)."""
+    own = generation_config.to_diff_dict() if generation_config is not None else {}
+    return {name: own[name] for name in CHECKPOINT_SAMPLING if own.get(name) is not None}
+
+
+def model_knobs(processor) -> dict:
+    """The knobs this checkpoint takes, with the model card's defaults. Thinking only where the chat template has
+    an ``enable_thinking`` switch; it starts on where the template itself thinks unless told not to."""
+    knobs = dict(CARD_KNOBS)
+    template = getattr(processor, "chat_template", None) or ""
+    if "enable_thinking" not in template:
+        del knobs["enable_thinking"]
+    else:
+        probe = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+        rendered = processor.apply_chat_template(probe, add_generation_prompt=True, tokenize=False)
+        knobs["enable_thinking"] = prompt_opens_thinking(rendered)
+    return knobs
 
 
 # transformers warns once per kernel (four lines at the first answer) when these are missing; one line at load
@@ -108,35 +158,73 @@ def report_linear_attention_kernels(model, device: str) -> Optional[str]:
     return line
 
 
-def build_inputs(processor, conversations: Sequence[Conversation], *, add_generation_prompt: bool = True):
-    """Processor inputs for a batch of conversations (all with video, or none): the chat template's text,
-    the images, and the app's own sampled video frames with their metadata. Training uses this too."""
+def build_inputs(
+    processor,
+    conversations: Sequence[Conversation],
+    *,
+    knobs: Optional[Mapping[str, Any]] = None,
+    add_generation_prompt: bool = True,
+    completions: Optional[Sequence[str]] = None,
+):
+    """Processor inputs for a batch of conversations (all with video, or none), as the model card's reference call
+    builds them: the chat template's text (``enable_thinking`` passed to it), the images with the card's slice
+    budget and token compression, and the app's own decoded video frames (sampled by the processor's own rule,
+    see ``NativeFramePlan``) with their metadata. ``completions`` are appended to each prompt (training)."""
+    knobs = {**CARD_KNOBS, **{k: v for k, v in (knobs or {}).items() if v is not None}}
+    template_kwargs = {"enable_thinking": bool(knobs["enable_thinking"])}
     texts, images, videos = [], [], []
-    for conversation in conversations:
+    for index, conversation in enumerate(conversations):
         messages = [{"role": m.role, "content": [_template_part(p) for p in m.parts]} for m in conversation.messages]
         if conversation.system_prompt:
             messages.insert(0, {"role": "system", "content": [{"type": "text", "text": conversation.system_prompt}]})
-        texts.append(processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False))
+        text = processor.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False, **template_kwargs
+        )
+        texts.append(text + (completions[index] if completions else ""))
         images += conversation.images
         videos += conversation.videos
-    options: dict[str, Any] = dict(VIDEO_OPTIONS if videos else IMAGE_OPTIONS)
+    options: dict[str, Any] = {"downsample_mode": knobs["downsample_mode"]}
     if videos:
         from transformers.video_utils import VideoMetadata
 
+        # The card's video call: one slice per frame, no image ids; its frame budget and stacking.
+        options.update(use_image_id=False, max_slice_nums=VIDEO_MAX_SLICE_NUMS,
+                       max_num_frames=int(knobs["max_num_frames"]), stack_frames=int(knobs["stack_frames"]))
         options["videos"] = [v.frames for v in videos]
         options["video_metadata"] = [
             VideoMetadata(
-                total_num_frames=len(v.frames),
-                fps=v.sample_fps,
+                total_num_frames=v.total_frames or len(v.frames),
+                fps=v.fps,
                 duration=v.duration,
                 width=v.frames[0].width,
                 height=v.frames[0].height,
-                frames_indices=list(range(len(v.frames))),
+                frames_indices=list(v.indices) or list(range(len(v.frames))),
             )
             for v in videos
         ]
-        options["do_sample_frames"] = False  # frames are already sampled by media.video
+        options["do_sample_frames"] = False  # already sampled by the processor's own rule (NativeFramePlan)
+    else:
+        options.update(use_image_id=True, max_slice_nums=int(knobs["max_slice_nums"]))
     return processor(text=texts, images=images or None, return_tensors="pt", **options)
+
+
+class NativeFramePlan:
+    """Which frames of a clip to decode: the 4.6 video processor's own ``sample_frames`` (main frames up to
+    ``max_num_frames``, then ``stack_frames - 1`` sub-frames per second), so the app's decoder hands the processor
+    exactly the frames its reference call would load."""
+
+    def __init__(self, video_processor, max_num_frames: int, stack_frames: int):
+        self.video_processor = video_processor
+        self.max_num_frames, self.stack_frames = int(max_num_frames), int(stack_frames)
+        self.key = ("native", self.max_num_frames, self.stack_frames)
+
+    def indices(self, total_frames: int, fps: float, duration: float) -> list[int]:
+        from transformers.video_utils import VideoMetadata
+
+        metadata = VideoMetadata(total_num_frames=total_frames, fps=fps, duration=duration)
+        return [int(i) for i in self.video_processor.sample_frames(
+            metadata, max_num_frames=self.max_num_frames, stack_frames=self.stack_frames
+        )]
 
 
 def _template_part(part) -> dict:

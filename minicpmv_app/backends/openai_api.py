@@ -2,9 +2,11 @@
 ``transformers serve``. The UIs stay the same; the server batches many users at once.
 
 Images go as ``image_url`` data URLs; video as its sampled frames (or one ``video_url`` for servers that take
-it, e.g. vLLM). Answers stream over SSE. Decoding fields outside OpenAI's own (``top_k``,
-``repetition_penalty``) are sent where the server accepts them and dropped, once and for good, where it
-rejects them (``transformers serve`` does; Ollama ignores them).
+it, e.g. vLLM). Answers stream over SSE; reasoning arrives as ``reasoning_content`` (or ``reasoning``) deltas from
+servers with a reasoning parser, where ``content`` may be null, or as ``<think>`` text from those without.
+Fields outside OpenAI's own (``top_k``, ``repetition_penalty``, ``chat_template_kwargs`` for thinking,
+``mm_processor_kwargs`` for token compression) are sent where the server accepts them and dropped, once and for
+good, where it rejects them (``transformers serve`` refuses top_k; Ollama ignores them all).
 """
 
 from __future__ import annotations
@@ -22,12 +24,19 @@ from ..media.video import Video, write_video
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..settings import PRESETS, SAMPLING, SCHEMA
+from ..reasoning import Reasoning, split_reasoning
 from .base import Backend
 
 log = logging.getLogger(__name__)
 
-# Decoding fields outside OpenAI's own, from the settings schema.
-EXTRA_FIELDS = tuple(s.openai for s in SCHEMA if s.openai and s.openai_extra)
+# Fields outside OpenAI's own, from the settings schema: decoding fields, and where the knobs go.
+EXTRA_FIELDS = tuple(dict.fromkeys(
+    [s.openai for s in SCHEMA if s.openai and s.openai_extra] + [s.openai_path[0] for s in SCHEMA if s.openai_path]
+))
+# What the app offers for a served model: thinking (vLLM/SGLang read chat_template_kwargs), 4.6's token compression
+# (vLLM reads mm_processor_kwargs["downsample_mode"]), and the frames the app itself samples from a video.
+SERVER_KNOBS = {"enable_thinking": False, "downsample_mode": "16x", "max_num_frames": 64}
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 # The schema's fields that map to OpenAI's own request fields (max_tokens is set from the token budget).
 STANDARD_FIELDS = {s.name: s.openai for s in SCHEMA if s.openai and not s.openai_extra and s.name in PRESETS[SAMPLING]}
 DEFAULT_CONCURRENCY = 16
@@ -70,8 +79,9 @@ class OpenAIBackend(Backend):
         self.concurrency = max(1, concurrency)
         self.video_mode = video_mode
         self.model = model or self._only_model()
-        self._send_extras = True
+        self.refused: set[str] = set()  # extra fields this server rejected: not sent again
         self.last_usage = None
+        self.knobs = dict(SERVER_KNOBS)
 
     def describe(self) -> str:
         return f"{self.model} served at {self.api_base}"
@@ -138,8 +148,14 @@ class OpenAIBackend(Backend):
         else:
             # Chat-completion servers have no beam search: the closest is greedy decoding.
             body["temperature"] = 0.0
-        extras = {s.openai: params[s.name] for s in SCHEMA if s.openai_extra and s.name in params}
-        if extras and self._send_extras:
+        extras: dict[str, Any] = {s.openai: params[s.name] for s in SCHEMA if s.openai_extra and s.name in params}
+        knobs = settings.knobs
+        if "enable_thinking" in knobs:
+            extras["chat_template_kwargs"] = {"enable_thinking": bool(knobs["enable_thinking"])}
+        if knobs.get("downsample_mode", SERVER_KNOBS["downsample_mode"]) != SERVER_KNOBS["downsample_mode"]:
+            extras["mm_processor_kwargs"] = {"downsample_mode": knobs["downsample_mode"]}
+        extras = {k: v for k, v in extras.items() if k not in self.refused}
+        if extras:
             body["extra_body"] = extras
         return body
 
@@ -147,6 +163,9 @@ class OpenAIBackend(Backend):
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
+        return split_reasoning(self._pieces(conversation, settings, stop))
+
+    def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         import httpx
         import openai
 
@@ -159,9 +178,16 @@ class OpenAIBackend(Backend):
                     self.last_usage = chunk.usage
                 if stop is not None and stop.is_set():
                     break  # closing the stream below tells the server to stop generating
-                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                delta = chunk.choices[0].delta if chunk.choices else None
+                if delta is None:
+                    continue
+                reasoning = next((r for r in (getattr(delta, f, None) for f in REASONING_FIELDS) if r), None)
+                if reasoning:
                     received = True
-                    yield chunk.choices[0].delta.content
+                    yield Reasoning(reasoning)
+                if delta.content:
+                    received = True
+                    yield delta.content
         except (openai.APIError, httpx.HTTPError) as exc:  # transport errors mid-stream come from httpx itself
             raise GenerationError(
                 "The connection to the model server dropped " + ("mid-answer" if received else "before the answer")
@@ -191,11 +217,14 @@ class OpenAIBackend(Backend):
             ) from exc
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             detail = _detail(exc)
-            if "extra_body" in body and any(field in detail for field in EXTRA_FIELDS):
-                log.warning("%s rejects %s; sending only standard fields from now on.", self.api_base, ", ".join(EXTRA_FIELDS))
-                self._send_extras = False
+            rejected = [field for field in body.get("extra_body", {}) if field in detail]
+            if rejected:
+                log.warning("%s rejects %s; not sending it from now on (the server ignores that setting).",
+                            self.api_base, ", ".join(rejected))
+                self.refused.update(rejected)
+                extras = {k: v for k, v in body["extra_body"].items() if k not in rejected}
                 retry = {k: v for k, v in body.items() if k != "extra_body"}
-                return self._open(retry)
+                return self._open({**retry, "extra_body": extras} if extras else retry)
             raise GenerationError(_rejected(self.api_base, self.model, body, detail), key="server_rejected") from exc
         except openai.APIStatusError as exc:
             raise GenerationError(

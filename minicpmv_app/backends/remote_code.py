@@ -20,6 +20,7 @@ from ..errors import ModelLoadError, UnsupportedFeatureError
 from ..media.video import Video
 from ..messages import Conversation
 from ..presets import SAMPLING, GenerationSettings
+from ..reasoning import split_reasoning
 from .base import Backend, as_generation_error, stopping_criteria
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 # Upstream pins these to one device when it spreads a model over several GPUs: the vision tower's output,
 # the resampler and the token embeddings are combined in one tensor, and the LM head reads the embeddings.
 PINNED_MODULES = ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head")
+# MiniCPM-o loads its audio and speech modules unless told not to; the app uses vision only (MiniCPM-o 4.5
+# card: "For vision-only model: set init_audio=False and init_tts=False"; the o-2.6 card has the same flags).
+VISION_ONLY = {"minicpmo": {"init_vision": True, "init_audio": False, "init_tts": False}}
+# Upstream's web demo and the 4.0 card sample video at about 1 fps, at most 64 frames (MAX_NUM_FRAMES=64).
+REMOTE_MAX_NUM_FRAMES = 64
+DEFAULT_MAX_SLICE_NUMS = 9  # the 2.6-era config.json slice_config, where a checkpoint does not say
 # Video as frames (MODEL_API.md): no image ids, few slices, a longer input budget.
 VIDEO_MAX_INP_LENGTH = 4352
 VIDEO_MANY_FRAMES = 16
@@ -43,6 +50,7 @@ class ChatFlavour:
     system_prompt: bool
     video_options: bool  # accepts use_image_id / max_slice_nums
     needs_image: bool = False  # 2.5's own code fails on a text-only turn (IndexError in its processor)
+    thinking: bool = False  # 4.5 / o-4.5: chat(..., enable_thinking=...)
 
 
 def detect_flavour(chat_method) -> ChatFlavour:
@@ -50,7 +58,8 @@ def detect_flavour(chat_method) -> ChatFlavour:
     if "context" in params:
         return ChatFlavour("1.0/2.0", False, True, False, False, False)
     if "max_slice_nums" in params or "use_image_id" in params:
-        return ChatFlavour("2.6+", True, False, "stream" in params, "system_prompt" in params, True)
+        return ChatFlavour("2.6+", True, False, "stream" in params, "system_prompt" in params, True,
+                           thinking="enable_thinking" in params)
     return ChatFlavour("2.5", False, False, "stream" in params, "system_prompt" in params, False, needs_image=True)
 
 
@@ -69,7 +78,8 @@ class RemoteCodeBackend(Backend):
             )
             # dtype explicit: transformers 4.x and 5.x pick different defaults (and name the argument differently).
             self.model = model_class.from_pretrained(
-                folder, trust_remote_code=True, device_map=device_map, **{dtype_argument(): placement.dtype}
+                folder, trust_remote_code=True, device_map=device_map, **{dtype_argument(): placement.dtype},
+                **VISION_ONLY.get(config.get("model_type"), {}),
             ).eval()
             self.tokenizer = load_tokenizer(folder)
         except Exception as exc:
@@ -80,6 +90,7 @@ class RemoteCodeBackend(Backend):
         self.supports_multi_image = self.supports_video = self.flavour.images_in_content
         if self.flavour.returns_tuple:
             self.preset_overrides = {SAMPLING: {"temperature": 0.6}}
+        self.knobs = flavour_knobs(self.flavour, config)
         self._stop: Optional[threading.Event] = None
         self._install_stop_hook()
 
@@ -110,6 +121,9 @@ class RemoteCodeBackend(Backend):
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
+        return split_reasoning(self._pieces(conversation, settings, stop))
+
+    def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         kwargs = self.chat_arguments(conversation, settings)
         # chat() asserts sampling for streams; beam search answers arrive whole.
         stream = self.flavour.can_stream and settings.sampling
@@ -137,6 +151,18 @@ class RemoteCodeBackend(Backend):
             raise as_generation_error(exc) from exc
         finally:
             self._stop = None
+
+
+def flavour_knobs(flavour: ChatFlavour, config: dict) -> dict[str, Any]:
+    """The knobs a remote ``chat()`` takes, with the card defaults: image slices and video frames from 2.6 on,
+    thinking where ``chat()`` has ``enable_thinking`` (off, as the 4.5 card's example)."""
+    if not flavour.video_options:
+        return {}
+    slices = (config.get("slice_config") or {}).get("max_slice_nums") or DEFAULT_MAX_SLICE_NUMS
+    knobs: dict[str, Any] = {"max_slice_nums": int(slices), "max_num_frames": REMOTE_MAX_NUM_FRAMES}
+    if flavour.thinking:
+        knobs = {"enable_thinking": False, **knobs}
+    return knobs
 
 
 def chat_arguments(flavour: ChatFlavour, conversation: Conversation, settings: GenerationSettings, tokenizer) -> dict[str, Any]:
@@ -189,6 +215,10 @@ def chat_arguments(flavour: ChatFlavour, conversation: Conversation, settings: G
             max_slice_nums=1 if frames > VIDEO_MANY_FRAMES else 2,
             max_inp_length=VIDEO_MAX_INP_LENGTH,
         )
+    elif flavour.video_options and settings.knobs.get("max_slice_nums"):
+        kwargs["max_slice_nums"] = int(settings.knobs["max_slice_nums"])
+    if flavour.thinking and "enable_thinking" in settings.knobs:
+        kwargs["enable_thinking"] = bool(settings.knobs["enable_thinking"])
     return kwargs
 
 

@@ -67,6 +67,7 @@ class WorkerBackend(Backend):
         self.preset_overrides = payload["preset_overrides"]
         self.supports_multi_image = payload["supports_multi_image"]
         self.supports_video = payload["supports_video"]
+        self.knobs = payload.get("knobs", {})
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

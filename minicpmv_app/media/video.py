@@ -41,6 +41,9 @@ class Video:
     fps: float  # of the source
     duration: float  # seconds
     indices: list[int] = field(default_factory=list)  # source frame numbers of ``frames``
+    total_frames: int = 0  # in the source
+    plan_key: tuple = ()  # the frame plan that picked them (another plan means decoding again)
+    source: str = ""  # the file they came from
     backend: str = ""
     name: str = ""
 
@@ -50,6 +53,14 @@ class Video:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @classmethod
+    def pending(cls, path: str | os.PathLike) -> "Video":
+        """A clip not decoded yet: ``MiniCPMVChat`` decodes it with the frames its model wants."""
+        path = Path(path)
+        if not path.is_file():
+            raise MediaError(f"Video file {path.name!r} was not found.")
+        return cls(frames=[], fps=0.0, duration=0.0, source=str(path), name=path.name)
 
 
 def sample_indices(num_frames: int, fps: float, *, max_frames: int = MAX_NUM_FRAMES, sample_fps: float = SAMPLE_FPS) -> list[int]:
@@ -67,6 +78,19 @@ def sample_indices(num_frames: int, fps: float, *, max_frames: int = MAX_NUM_FRA
     return indices
 
 
+class UniformPlan:
+    """Upstream's ``encode_video``: about ``sample_fps`` frames a second, at most ``max_frames``, uniform when more.
+    A frame plan turns (frames in the source, its fps, its duration) into the frame numbers to decode, in the order
+    the model wants them; backends whose model card samples otherwise give their own (``NativeFramePlan``)."""
+
+    def __init__(self, max_frames: int = MAX_NUM_FRAMES, sample_fps: float = SAMPLE_FPS):
+        self.max_frames, self.sample_fps = int(max_frames), sample_fps
+        self.key = ("uniform", self.max_frames, sample_fps)
+
+    def indices(self, total_frames: int, fps: float, duration: float) -> list[int]:
+        return sample_indices(total_frames, fps, max_frames=self.max_frames, sample_fps=self.sample_fps)
+
+
 def available_backends() -> list[str]:
     # find_spec, not import: importing decord costs a few hundred ms that a PyAV-decoded clip should not pay.
     return [name for name, module in (("decord", "decord"), ("pyav", "av")) if importlib.util.find_spec(module)]
@@ -80,8 +104,11 @@ def load_video(
     backend: Optional[str] = None,
     progress: Optional[Progress] = None,
     max_duration: float = MAX_DURATION_S,
+    plan=None,
 ) -> Video:
-    """Decode the sampled frames of a video file. Raises ``MediaError`` with a reason users can act on."""
+    """Decode the frames ``plan`` picks (default: ``UniformPlan(max_frames, sample_fps)``) of a video file, in the
+    plan's order. Raises ``MediaError`` with a reason users can act on."""
+    plan = plan or UniformPlan(max_frames, sample_fps)
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"Video file {path.name!r} was not found.")
@@ -96,7 +123,7 @@ def load_video(
         if reader is None:
             raise MediaError(f"Unknown video backend {name!r}; use one of {sorted(_READERS)}.")
         try:
-            video = reader(path, max_frames, sample_fps, progress, max_duration)
+            video = reader(path, plan, progress, max_duration)
         except MiniCPMVError:  # a refusal, or the caller's Stop raised from ``progress``
             raise
         except ImportError as exc:
@@ -106,7 +133,7 @@ def load_video(
             errors.append(f"{name}: {exc}")
             log.debug("video backend %s failed on %s: %s", name, path.name, exc)
             continue
-        video.name = path.name
+        video.name, video.plan_key, video.source = path.name, plan.key, str(path)
         return video
     raise MediaError(
         "This video cannot be decoded (" + "; ".join(errors) + "). Try an MP4 (H.264) file.", key="video_undecodable"
@@ -173,26 +200,28 @@ def upright(image: Image.Image, rotation: float) -> Image.Image:
     )
 
 
-def _read_decord(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
+def _read_decord(path: Path, plan, progress, max_duration) -> Video:
     import decord
 
     reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     fps = float(reader.get_avg_fps() or 0.0)
     duration = _check(len(reader), fps, max_duration)
-    indices = sample_indices(len(reader), fps, max_frames=max_frames, sample_fps=sample_fps)
-    frames: list[Image.Image] = []
+    indices = plan.indices(len(reader), fps, duration)
+    wanted = sorted(set(indices))
+    decoded: dict[int, Image.Image] = {}
     if progress:
-        progress(0, len(indices))
+        progress(0, len(wanted))
     # Small batches bound peak memory, show progress, and let a Stop raised from ``progress`` act between them.
-    for start in range(0, len(indices), DECODE_BATCH):
-        batch = reader.get_batch(indices[start : start + DECODE_BATCH]).asnumpy()
-        frames.extend(Image.fromarray(f) for f in batch)  # decord applies the display matrix itself
+    for start in range(0, len(wanted), DECODE_BATCH):
+        chunk = wanted[start : start + DECODE_BATCH]
+        batch = reader.get_batch(chunk).asnumpy()
+        decoded.update(zip(chunk, (Image.fromarray(f) for f in batch)))  # decord applies the display matrix itself
         if progress:
-            progress(len(frames), len(indices))
-    return Video(frames=frames, fps=fps, duration=duration, indices=indices, backend="decord")
+            progress(len(decoded), len(wanted))
+    return _in_plan_order(decoded, indices, fps, duration, len(reader), "decord")
 
 
-def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_duration) -> Video:
+def _read_pyav(path: Path, plan, progress, max_duration) -> Video:
     import av
 
     with av.open(str(path)) as container:
@@ -206,24 +235,29 @@ def _read_pyav(path: Path, max_frames: int, sample_fps: float, progress, max_dur
             seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
             count = int(math.floor(seconds * fps)) if fps else 0
         duration = _check(count, fps, max_duration)
-        indices = sample_indices(count, fps, max_frames=max_frames, sample_fps=sample_fps)
+        indices = plan.indices(count, fps, duration)
         wanted = set(indices)
-        frames: list[Image.Image] = []
-        kept: list[int] = []
-        last = indices[-1] if indices else -1
+        decoded: dict[int, Image.Image] = {}
+        last = max(indices) if indices else -1
         if progress:
-            progress(0, len(indices))
+            progress(0, len(wanted))
         for number, frame in enumerate(container.decode(stream)):
             if number in wanted:
-                frames.append(upright(frame.to_image(), frame.rotation or 0))  # PyAV leaves it to us
-                kept.append(number)
+                decoded[number] = upright(frame.to_image(), frame.rotation or 0)  # PyAV leaves it to us
                 if progress:
-                    progress(len(frames), len(indices))
+                    progress(len(decoded), len(wanted))
             if number >= last:
                 break
-    if not frames:
+    return _in_plan_order(decoded, indices, fps, duration, count, "pyav")
+
+
+def _in_plan_order(decoded: dict, indices: list[int], fps, duration, total, backend) -> Video:
+    """The plan may repeat a frame (a sub-frame rounding onto a main one) or name one past a short stream's end."""
+    kept = [i for i in indices if i in decoded]
+    if not kept:
         raise MediaError("The video has no frames that can be decoded.", key="video_no_frames")
-    return Video(frames=frames, fps=fps, duration=duration, indices=kept, backend="pyav")
+    return Video(frames=[decoded[i] for i in kept], fps=fps, duration=duration, indices=kept, total_frames=total,
+                 backend=backend)
 
 
 _READERS = {"decord": _read_decord, "pyav": _read_pyav}

@@ -38,6 +38,7 @@ def main() -> int:
         "preset_overrides": {k: dict(v) for k, v in backend.preset_overrides.items()},
         "supports_multi_image": backend.supports_multi_image,
         "supports_video": backend.supports_video,
+        "knobs": dict(backend.knobs),
         "transformers": __import__("transformers").__version__,
         "pid": os.getpid(),
     }))

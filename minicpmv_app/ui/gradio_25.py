@@ -20,7 +20,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload"], height=300)
-                steps = ChatSteps(chat, lang, settings_panel(label, defaults, open=True))
+                steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True))
             with gr.Column(scale=2):
                 one_image_chat(steps, label, image, max(1, chat.backend.concurrency))
     demo.launch_kwargs = label.launch_kwargs()
@@ -42,7 +42,14 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None
 
     def clear(session: ChatSession):
         session.clear()
-        return [], "", gr.Button(interactive=False)
+        return [], "", gr.Button(interactive=False), steps.zoom_choices(session)
+
+    def answered(session: ChatSession):
+        return gr.Button(interactive=False), steps.zoom_choices(session)
+
+    def locate(session: ChatSession, phrase: str, picture, request: gr.Request):
+        # One image per conversation: the picture goes with the first question only.
+        return steps.locate(session, phrase, picture, request, resend=False)
 
     session = session_state()
     chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
@@ -52,12 +59,26 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
+    with gr.Row(equal_height=True):
+        locate_text = gr.Textbox(label=label("locate_label"), placeholder=label("locate_placeholder"), scale=3,
+                                 elem_id="locate-input")
+        locate_btn = gr.Button(label("locate_button"), scale=1, elem_id="locate-button")
+        zoom_choice = gr.Dropdown(label=label("zoom_label"), choices=[], value=None, interactive=False, scale=3,
+                                  elem_id="zoom-choice")
+        zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
+    then = dict(fn=answered, inputs=session, outputs=[stop_btn, zoom_choice])
 
     image.change(new_image, [image, session], [chatbot, stop_btn], api_name="new_image", **UI_STEP)
     submitted = question.submit(add_turn, [question, image, session], session, api_name="add_turn", **UI_STEP)
     submitted.success(lambda: "", None, question, queue=False, api_visibility="private")
-    steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit)
+    steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)
-    steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit)
+    steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit, then=then)
+    located = locate_btn.click(locate, [session, locate_text, image], session, api_name="locate", **UI_STEP)
+    steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond", limit=limit, then=then)
+    # A crop is a new picture: as any new upload, it starts a new conversation about it.
+    crop = gr.State()
+    zoom_btn.click(steps.crop, [session, zoom_choice], crop, api_name="zoom", **UI_STEP).success(
+        lambda path: path, crop, image, queue=False, api_visibility="private")
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
-    clear_btn.click(clear, session, [chatbot, question, stop_btn], queue=False, api_name="clear")
+    clear_btn.click(clear, session, [chatbot, question, stop_btn, zoom_choice], queue=False, api_name="clear")

@@ -32,7 +32,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
         gr.Markdown(f"`{chat.backend.describe()}`")
-        steps = ChatSteps(chat, lang, settings_panel(label, defaults))
+        steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs))
         limit = max(1, chat.backend.concurrency)
         with gr.Tab(label("tab_chat")):
             chat_tab(steps, label, limit)
@@ -49,12 +49,15 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
         return steps.submit(session, (message or {}).get("text", ""), files, request)
 
-    def free_input():
-        return gr.MultimodalTextbox(value=None, interactive=True), gr.Button(interactive=False)
+    def free_input(session: ChatSession):
+        return gr.MultimodalTextbox(value=None, interactive=True), gr.Button(interactive=False), steps.zoom_choices(session)
 
     def clear(session: ChatSession):
         session.clear()
-        return [], *free_input()
+        return [], *free_input(session)
+
+    def zoomed(path: str):
+        return gr.MultimodalTextbox(value={"text": "", "files": [path]}, interactive=True)
 
     session = session_state()
     chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
@@ -64,9 +67,16 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
+    with gr.Row(equal_height=True):
+        locate_text = gr.Textbox(label=label("locate_label"), placeholder=label("locate_placeholder"), scale=3,
+                                 elem_id="locate-input")
+        locate_btn = gr.Button(label("locate_button"), scale=1, elem_id="locate-button")
+        zoom_choice = gr.Dropdown(label=label("zoom_label"), choices=[], value=None, interactive=False, scale=3,
+                                  elem_id="zoom-choice")
+        zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
     gr.Examples(examples(), inputs=box, label=label("examples"))
 
-    then = dict(fn=free_input, inputs=None, outputs=[box, stop_btn])
+    then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])
     submitted = box.submit(add_turn, [box, session], session, api_name="add_turn", **UI_STEP)
     # The box empties and locks once the turn is recorded; it opens again when the answer ends.
     submitted.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
@@ -74,8 +84,17 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
     steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)
     steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit, then=then)
+    def locate(session: ChatSession, phrase: str, request: gr.Request):
+        return steps.locate(session, phrase, None, request)
+
+    located = locate_btn.click(locate, [session, locate_text], session, api_name="locate", **UI_STEP)
+    located.success(lambda: gr.MultimodalTextbox(interactive=False), None, box, queue=False, api_visibility="private")
+    steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond", limit=limit, then=then)
+    crop = gr.State()  # the path of the latest crop: a refused Zoom changes no visible component
+    zoom_btn.click(steps.crop, [session, zoom_choice], crop, api_name="zoom", **UI_STEP).success(
+        zoomed, crop, box, queue=False, api_visibility="private")
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
-    clear_btn.click(clear, session, [chatbot, box, stop_btn], queue=False, api_name="clear")
+    clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False, api_name="clear")
 
 
 def few_shot_tab(steps: ChatSteps, label, limit: int) -> None:

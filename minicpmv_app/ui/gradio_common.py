@@ -10,14 +10,17 @@ with ``.success()``, so a refused step never starts one.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import gradio as gr
 
 from .. import settings as schema
-from ..errors import MiniCPMVError
+from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
 from .i18n import localized, request_language, text, user_message
@@ -38,32 +41,47 @@ UI_STEP = dict(concurrency_id="ui", concurrency_limit=None)  # quick steps: queu
 # -- settings ----------------------------------------------------------------------------------------
 @dataclass
 class SettingsPanel:
-    components: list  # in settings.NAMES order: answer steps take their values as *values
+    components: list  # in ``names`` order: answer steps take their values as *values
+    names: tuple = schema.NAMES  # the schema's names, less the knobs the model does not take
 
-    @staticmethod
-    def read(values) -> dict:
-        return schema.from_values(values)
+    def read(self, values) -> dict:
+        return schema.from_values(values, self.names)
 
 
-def settings_panel(label, defaults: Optional[dict] = None, *, open: bool = False) -> SettingsPanel:
-    """The schema's settings as components. ``label`` is the UI's ``i18n.Labels``; ``defaults`` overrides values."""
+def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict] = None, *,
+                   open: bool = False) -> SettingsPanel:
+    """The schema's settings as components: decoding in a closed accordion, the model's own knobs (``knobs``:
+    name -> the model card's default) in an open one. ``label`` is the UI's ``i18n.Labels``; ``defaults``
+    overrides values."""
     defaults = defaults or {}
+    knobs = dict(knobs or {})
     mode = defaults.get("decode_type") or schema.SAMPLING
     built: dict[str, gr.components.Component] = {}
 
     def component(setting: schema.Setting):
-        value = defaults.get(setting.name, setting.default_for(mode))
+        value = defaults.get(setting.name, knobs.get(setting.name, setting.default_for(mode)))
         info = label(setting.info) if setting.info else None
+        elem_id = f"setting-{setting.name.replace('_', '-')}"
+        if setting.kind == "bool":
+            return gr.Checkbox(value=bool(value), label=label(setting.label), info=info, elem_id=elem_id)
         if setting.kind == "choice":
-            choices = [(label("decode_sampling"), schema.SAMPLING), (label("decode_beam"), schema.BEAM_SEARCH)]
-            return gr.Radio(choices, value=value, label=label(setting.label), info=info)
+            choices = list(setting.choices) or [(label("decode_sampling"), schema.SAMPLING),
+                                                (label("decode_beam"), schema.BEAM_SEARCH)]
+            return gr.Radio(choices, value=value, label=label(setting.label), info=info, elem_id=elem_id)
         if setting.kind == "text":
             return gr.Textbox(value or "", label=label(setting.label), lines=2)
         return gr.Slider(setting.minimum, setting.ui_maximum or setting.maximum, value=value, step=setting.step,
-                         label=label(setting.label), interactive=mode in setting.modes)
+                         label=label(setting.label), info=info if setting.knob else None, elem_id=elem_id,
+                         interactive=mode in setting.modes)
 
+    taken = [s for s in schema.SCHEMA if s.knob and s.name in knobs]
+    if taken:
+        with gr.Accordion(label("model_options"), open=True):
+            with gr.Row():
+                for setting in taken:
+                    built[setting.name] = component(setting)
     with gr.Accordion(label("settings"), open=open):
-        sliders = [s for s in schema.SCHEMA if s.kind in ("float", "int")]
+        sliders = [s for s in schema.SCHEMA if s.kind in ("float", "int") and not s.knob]
         built["decode_type"] = component(schema.BY_NAME["decode_type"])
         for row in (sliders[:3], sliders[3:]):
             with gr.Row():
@@ -80,23 +98,35 @@ def settings_panel(label, defaults: Optional[dict] = None, *, open: bool = False
 
     built["decode_type"].change(on_decode_change, built["decode_type"], [built[s.name] for s in sliders],
                                 queue=False, api_visibility="private")
-    return SettingsPanel([built[name] for name in schema.NAMES])
+    names = tuple(name for name in schema.NAMES if name in built)
+    return SettingsPanel([built[name] for name in names], names)
 
 
 # -- what the person sees ----------------------------------------------------------------------------
 def render(session: ChatSession, lang: str) -> list[dict]:
-    """The session as Chatbot messages: files, question, then the answer, the reason it failed, or (stopped)."""
+    """The session as Chatbot messages: files, question, then the model's reasoning in a "Thinking" block (open
+    while it is written, closed once the answer starts), the answer (without grounding tags), the pictures with
+    its boxes drawn, or the reason it failed, or (stopped)."""
     messages: list[dict] = []
     for turn in session.turns:
         messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
         if turn.text:
             messages.append({"role": "user", "content": turn.text})
+        if turn.reasoning.strip():
+            status = "pending" if turn.thinking else "done"
+            # A new id once it is done: Gradio opens or closes a block only when it first draws it.
+            messages.append({"role": "assistant", "content": turn.reasoning.strip(),
+                             "metadata": {"title": text("thinking", lang), "status": status, "id": f"think-{status}"}})
         if turn.state == State.FAILED:
             messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
         elif turn.state == State.STOPPED and not turn.answer:
             messages.append({"role": "assistant", "content": text("stopped", lang)})
-        elif turn.state != State.PENDING:
-            messages.append({"role": "assistant", "content": turn.answer})
+        elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
+            messages.append({"role": "assistant", "content": turn.shown_answer})
+        for index, figure in turn.figures():
+            messages.append({"role": "assistant", "content": gr.Image(figure, label=text("grounding_figure", lang, n=index + 1))})
+        if turn.unplaced:
+            messages.append({"role": "assistant", "content": text("grounding_unplaced", lang, count=turn.unplaced)})
     return messages
 
 
@@ -154,6 +184,35 @@ class ChatSteps:
     def respond(self, session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
         yield from stream_answer(self.chat, session, self.panel.read(values), self.language(request), progress,
                                  self.generate)
+
+    def locate(self, session: ChatSession, phrase: str, picture, request: gr.Request, *, resend: bool = True):
+        try:
+            session.locate(phrase, picture, resend=resend)
+        except MiniCPMVError as exc:
+            raise refusal(exc, self.language(request)) from None
+        return session
+
+    def crop(self, session: ChatSession, choice, request: gr.Request) -> str:
+        """The chosen box's crop, saved as a new upload (a name of our own, in Gradio's upload folder)."""
+        try:
+            if choice is None:
+                raise InvalidInputError("No box chosen.", key="nothing_to_zoom")
+            picture = session.zoom(int(choice))
+        except MiniCPMVError as exc:
+            raise refusal(exc, self.language(request)) from None
+        folder = Path(gr.utils.get_upload_folder()) / "minicpmv-crops"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, path = tempfile.mkstemp(prefix="crop-", suffix=".png", dir=folder)
+        with os.fdopen(handle, "wb") as file:
+            picture.save(file, format="PNG")
+        gr.Info(text("zoom_ready", self.language(request)))
+        return path
+
+    @staticmethod
+    def zoom_choices(session: ChatSession):
+        """The boxes of the latest grounded answer, for the Zoom picker."""
+        choices = [(f"{n + 1}: {r.label or r.kind}", n) for n, r in enumerate(session.regions())]
+        return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, interactive=bool(choices))
 
     @staticmethod
     def stop(session: ChatSession) -> None:

@@ -9,6 +9,7 @@ renders the session's turns and its answer events.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from typing import Iterator, Optional, Sequence
@@ -17,7 +18,8 @@ import streamlit as st
 
 from .. import cli
 from .. import settings as schema
-from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, State, Stopped, TextDelta, Turn
+from ..grounding import GroundingFilter
+from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
 from .i18n import LANGUAGES, language_of, localized, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
@@ -77,34 +79,63 @@ def render_question(turn: Turn) -> None:
 
 
 def render_answer(turn: Turn, lang: str) -> None:
+    if turn.reasoning.strip():
+        with st.expander(text("thinking", lang), expanded=False, icon="💭"):
+            st.markdown(turn.reasoning.strip())
     if turn.state == State.FAILED:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
         st.caption(text("stopped", lang))
     else:
-        st.markdown(turn.answer)
+        st.markdown(turn.shown_answer)
+    render_figures(turn, lang)
+
+
+def render_figures(turn: Turn, lang: str) -> None:
+    for index, figure in turn.figures():
+        st.image(figure, caption=text("grounding_figure", lang, n=index + 1))
+    if turn.unplaced:
+        st.caption(text("grounding_unplaced", lang, count=turn.unplaced))
 
 
 def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
-    """Stream the pending turn's answer into the page: decoding progress, then text; a failure as an error."""
-    bar = None
+    """Stream the pending turn's answer into the page: decoding progress, the reasoning in a Thinking block
+    (closed once the answer starts), then the answer without grounding tags; a failure as an error."""
+    bar = thinking = thought_slot = None
+    thought = ""
+    tags = GroundingFilter()
+
     def pieces() -> Iterator[str]:
-        nonlocal bar
+        nonlocal bar, thinking, thought_slot, thought
         for event in session.answer(chat, settings):
             if isinstance(event, Progress):
                 bar = bar or st.progress(0.0, text=text("decoding_video", lang))
                 bar.progress(event.done / max(1, event.total), text=text("decoding_video", lang))
+            elif isinstance(event, ReasoningDelta):
+                if thinking is None:
+                    thinking = thinking_area.status(text("thinking", lang), expanded=True)
+                    thought_slot = thinking.empty()
+                thought += event.text
+                thought_slot.markdown(thought.strip())
             elif isinstance(event, TextDelta):
-                yield event.text
+                if thinking is not None:
+                    thinking.update(state="complete", expanded=False)
+                yield tags.feed(event.text)
             elif isinstance(event, Failed):
                 st.error(user_message(event.error, lang))
             elif isinstance(event, Stopped) and not event.answer:
                 st.caption(text("stopped", lang))
+        yield tags.flush()
+        if thinking is not None:
+            thinking.update(state="complete", expanded=False)
 
     with st.chat_message("assistant"):
+        thinking_area = st.container()  # above the answer, whenever the reasoning starts
         st.write_stream(pieces())
         if bar is not None:
             bar.empty()
+        if session.turns:
+            render_figures(session.turns[-1], lang)
 
 
 def browser_language() -> str:
@@ -112,9 +143,16 @@ def browser_language() -> str:
     return language_of(locale)
 
 
-def setting_widget(setting: schema.Setting, lang: str):
-    """One schema setting in the sidebar (sampling only here, as upstream's Streamlit demo)."""
-    value = setting.default_for(schema.SAMPLING)
+def setting_widget(setting: schema.Setting, lang: str, knobs: Optional[dict] = None):
+    """One schema setting in the sidebar (sampling only here, as upstream's Streamlit demo; knobs with the model's
+    defaults)."""
+    value = (knobs or {}).get(setting.name, setting.default_for(schema.SAMPLING))
+    help_ = text(setting.info, lang) if setting.info else None
+    if setting.kind == "bool":
+        return st.toggle(text(setting.label, lang), value=bool(value), help=help_, key=f"knob_{setting.name}")
+    if setting.kind == "choice":
+        return st.radio(text(setting.label, lang), list(setting.choices), index=list(setting.choices).index(value),
+                        horizontal=True, help=help_, key=f"knob_{setting.name}")
     if setting.kind == "text":
         return st.text_area(text(setting.label, lang), value or "")
     cast = int if setting.kind == "int" else float
@@ -122,23 +160,51 @@ def setting_widget(setting: schema.Setting, lang: str):
                      cast(value), cast(setting.step))
 
 
-def sidebar(default_lang: str) -> tuple[str, str, dict, bool]:
+def sidebar(default_lang: str) -> tuple[str, str]:
     with st.sidebar:
         codes = list(LANGUAGES)
         lang = st.selectbox("Language / 语言", codes, index=codes.index(default_lang), format_func=LANGUAGES.get, key="lang")
         mode = st.radio(text("mode", lang), list(MODES), format_func=lambda key: text(key, lang), help=text("mode_help", lang))
-        settings = {s.name: setting_widget(s, lang) for s in schema.SCHEMA
-                    if schema.SAMPLING in s.modes and s.kind != "choice"}
+    return lang, mode
+
+
+def settings_sidebar(lang: str, knobs: dict) -> tuple[dict, bool]:
+    """The model's own knobs first (with its defaults), then sampling settings, then Clear."""
+    with st.sidebar:
+        settings = {s.name: setting_widget(s, lang, knobs) for s in schema.SCHEMA if s.knob and s.name in knobs}
+        settings.update({s.name: setting_widget(s, lang) for s in schema.SCHEMA
+                         if schema.SAMPLING in s.modes and s.kind != "choice" and not s.knob})
         settings["decode_type"] = schema.SAMPLING
         settings["system_prompt"] = (settings.get("system_prompt") or "").strip() or None
         clear = st.button(text("clear", lang), use_container_width=True)
-    return lang, mode, settings, clear
+    return settings, clear
+
+
+def grounding_sidebar(session: ChatSession, uploads: UploadFolder, lang: str) -> Optional[str]:
+    """Locate (a phrase, asked with the grounding prompt about the latest picture) and Zoom (the chosen box,
+    cropped, attached to the next message). Returns the phrase to locate, if asked."""
+    with st.sidebar:
+        st.subheader(text("locate_label", lang))
+        phrase = st.text_input(text("locate_label", lang), placeholder=text("locate_placeholder", lang),
+                               label_visibility="collapsed", key="locate_phrase")
+        locate = st.button(text("locate_button", lang), use_container_width=True)
+        regions = session.regions()
+        if regions:
+            choice = st.selectbox(text("zoom_label", lang), range(len(regions)),
+                                  format_func=lambda n: f"{n + 1}: {regions[n].label or regions[n].kind}", key="zoom_choice")
+            if st.button(text("zoom_button", lang), use_container_width=True):
+                buffer = io.BytesIO()
+                session.zoom(choice).save(buffer, format="PNG")
+                st.session_state.zoom_crop = str(uploads.save("crop.png", buffer.getvalue()))
+        if st.session_state.get("zoom_crop"):
+            st.image(st.session_state.zoom_crop, caption=text("zoom_ready", lang), width=160)
+    return phrase if locate else None
 
 
 def main() -> None:
     args = parse_args()
     st.set_page_config(page_title="MiniCPM-V", page_icon="🖼️")
-    lang, mode, settings, clear = sidebar(args.lang or browser_language())
+    lang, mode = sidebar(args.lang or browser_language())
     st.title(text("title_streamlit", lang))
     with st.spinner(text("loading_model", lang, model=args.model)):
         try:
@@ -148,25 +214,38 @@ def main() -> None:
             st.stop()
     st.caption(f"`{chat.backend.describe()}`")
     session, uploads = session_state()
+    settings, clear = settings_sidebar(lang, chat.knobs)
     if clear:
         session.clear()
         uploads.clear()
+        st.session_state.zoom_crop = None
+    locate = grounding_sidebar(session, uploads, lang)
 
     render_history(session, lang)
     options = MODES[mode]
     placeholder = text("chat_placeholder_media" if options["accept_file"] else "chat_placeholder_text", lang)
     submitted = st.chat_input(placeholder, key=f"input_{mode}", **{k: v for k, v in options.items() if v is not None})
-    if not submitted:
+    if locate is not None:
+        try:
+            turn = session.locate(locate)
+        except Exception as exc:
+            st.error(localized(exc, lang))
+            return
+    elif not submitted:
         return
-    if isinstance(submitted, str):
-        question, files = submitted, []
     else:
-        question = submitted.text
-        files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]
-    try:
-        turn = session.submit(question, files)
-    except Exception as exc:
-        st.error(localized(exc, lang))
-        return
+        if isinstance(submitted, str):
+            question, files = submitted, []
+        else:
+            question = submitted.text
+            files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]
+        if st.session_state.get("zoom_crop"):  # a Zoom crop goes with the next message, as its picture
+            files = [st.session_state.zoom_crop, *files]
+            st.session_state.zoom_crop = None
+        try:
+            turn = session.submit(question, files)
+        except Exception as exc:
+            st.error(localized(exc, lang))
+            return
     render_question(turn)
     answer(session, chat, settings, lang)

@@ -42,7 +42,7 @@ def estimate_seconds(max_new_tokens: int, images: int = 0, frames: int = 0, thin
 def needed_seconds(conversation, generation) -> int:
     """For a conversation about to be answered: every image and sampled frame in it goes through the model."""
     return estimate_seconds(generation.max_new_tokens, len(conversation.images),
-                            sum(len(v) for v in conversation.videos), bool(generation.params.get("enable_thinking")))
+                            sum(len(v) for v in conversation.videos), bool(generation.knobs.get("enable_thinking")))
 
 
 def slot_seconds(conversation, generation) -> int:
@@ -62,14 +62,15 @@ def gpu(function: Callable, duration: Callable) -> Callable:
 def generator_for(chat) -> Callable[..., Iterator[str]]:
     """What a session calls to generate: ``chat.stream_conversation``, through a sized GPU slot on ZeroGPU."""
 
-    def on_gpu(conversation, generation) -> Iterator[str]:
-        yield from chat.stream_conversation(conversation, generation)
+    def on_gpu(conversation, generation, reasoning=False, keep_grounding=False) -> Iterator[str]:
+        yield from chat.stream_conversation(conversation, generation, reasoning=reasoning, keep_grounding=keep_grounding)
 
     in_slot = gpu(on_gpu, slot_seconds)
 
-    def generate(conversation, generation, *, stop=None) -> Iterator[str]:
+    def generate(conversation, generation, *, stop=None, reasoning=False, keep_grounding=False) -> Iterator[str]:
         if not on_zerogpu():
-            return chat.stream_conversation(conversation, generation, stop=stop)
+            return chat.stream_conversation(conversation, generation, stop=stop, reasoning=reasoning,
+                                            keep_grounding=keep_grounding)
         needed, cap = needed_seconds(conversation, generation), cap_seconds()
         if needed > cap:
             raise UnsupportedFeatureError(
@@ -77,6 +78,6 @@ def generator_for(chat) -> Callable[..., Iterator[str]]:
                 "Lower max new tokens, or use fewer images or a shorter video.",
                 key="gpu_time_over_cap", needed=needed, cap=cap,
             )
-        return in_slot(conversation, generation)  # Stop ends the display; the slot ends with the answer
+        return in_slot(conversation, generation, reasoning, keep_grounding)  # Stop ends the display; the slot ends with the answer
 
     return generate

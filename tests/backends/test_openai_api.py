@@ -78,7 +78,9 @@ def test_presets_map_to_the_request_and_rejected_extras_are_dropped(served_chat,
     assert "extra_body" in fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
     fresh.chat(ask("hi"), max_new_tokens=2, top_k=7)
     assert fresh.backend.last_usage.completion_tokens >= 1  # the retried request was answered
-    assert "extra_body" not in fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
+    # Only what it refused is dropped: thinking (chat_template_kwargs), which it reads, is still sent.
+    again = fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
+    assert again["extra_body"] == {"chat_template_kwargs": {"enable_thinking": False}}
 
 
 def test_gradio_demo_on_top_of_the_server(served_chat):

@@ -1,0 +1,104 @@
+"""Reasoning ("thinking") apart from the answer.
+
+Thinking models (MiniCPM-V 4.5 and MiniCPM-o 4.5 with ``enable_thinking``, the MiniCPM-V 4.6-Thinking checkpoint)
+write ``<think>…</think>`` before the answer; servers with a reasoning parser send it as ``reasoning_content``
+instead. Backends hand on ``Reasoning`` pieces for the one and plain ``str`` pieces for the other, so the answer
+shown, returned and sent back in the history never holds the reasoning.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+OPEN, CLOSE = "<think>", "</think>"
+
+
+class Reasoning(str):
+    """A piece of the model's reasoning, not of its answer."""
+
+
+class ThinkSplitter:
+    """Feed raw text pieces; get ``Reasoning`` and answer pieces. Tags may be cut anywhere between pieces.
+
+    ``inside``: the prompt already opened the block (a template that ends with ``<think>\\n``), so the model's
+    first words are reasoning. Whitespace between ``</think>`` and the answer is dropped.
+    """
+
+    def __init__(self, inside: bool = False) -> None:
+        self.inside = inside
+        self._pending = ""
+        self._answer_started = False
+        self._seen_block = inside
+        self._reasoning_started = False
+
+    def feed(self, piece: str) -> list[str]:
+        self._pending += piece
+        out: list[str] = []
+        while self._pending:
+            tag = CLOSE if self.inside else OPEN
+            at = self._pending.find(tag)
+            if at == -1:
+                keep = _partial_tag_length(self._pending, tag)
+                ready = self._pending[: len(self._pending) - keep]
+                self._pending = self._pending[len(ready):]
+                self._emit(ready, out)
+                break
+            self._emit(self._pending[:at], out)
+            self._pending = self._pending[at + len(tag):]
+            if self.inside:
+                self.inside = False
+            elif not self._answer_started:  # an opener before any answer text starts the reasoning
+                self.inside = self._seen_block = True
+            else:  # "<think>" in the middle of an answer is just text
+                self._emit(tag, out)
+        return out
+
+    def flush(self) -> list[str]:
+        out: list[str] = []
+        rest, self._pending = self._pending, ""
+        self._emit(rest, out)
+        return out
+
+    def _emit(self, text: str, out: list[str]) -> None:
+        if not text:
+            return
+        if self.inside:
+            if not self._reasoning_started:
+                text = text.lstrip()
+                if not text:
+                    return
+                self._reasoning_started = True
+            out.append(Reasoning(text))
+            return
+        if not self._answer_started:
+            text = text.lstrip() if self._seen_block or not text.strip() else text
+            if not text:
+                return
+            self._answer_started = True
+        out.append(text)
+
+
+def split_reasoning(pieces: Iterable[str], *, inside: bool = False) -> Iterator[str]:
+    """``ThinkSplitter`` over a stream; pieces that are already ``Reasoning`` pass through."""
+    splitter = ThinkSplitter(inside)
+    for piece in pieces:
+        if isinstance(piece, Reasoning):
+            yield piece
+            continue
+        for part in splitter.feed(piece):
+            yield part
+    yield from splitter.flush()
+
+
+def prompt_opens_thinking(prompt: str) -> bool:
+    """Whether a rendered prompt ends inside an open ``<think>`` block (the model continues the reasoning)."""
+    tail = prompt.rstrip()
+    return tail.endswith(OPEN)
+
+
+def _partial_tag_length(text: str, tag: str) -> int:
+    """Length of the longest end of ``text`` that is a start of ``tag`` (it may complete in the next piece)."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
