@@ -7,11 +7,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from minicpmv_app.media.video import UniformPlan
 from PIL import Image
 
 from minicpmv_app.errors import GenerationError, InvalidInputError
+from minicpmv_app.media.video import UniformPlan
+from minicpmv_app.reasoning import Reasoning
 from minicpmv_app.presets import resolve
 from minicpmv_app.session import ChatSession, Done, Failed, Progress, State, Stopped, TextDelta
 
@@ -34,6 +34,9 @@ class ScriptedChat:
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, tuple):  # (reasoning, answer): a thinking model
+            yield Reasoning(answer[0])
+            answer = answer[1]
         for word in answer.split(" "):
             if stop is not None and stop.is_set():
                 return
@@ -267,3 +270,60 @@ def test_transitions_from_two_threads_record_one_turn():
     for t in threads:
         t.join()
     assert sorted(results) == ["ok"] + ["refused"] * 7 and len(session.turns) == 1
+
+
+def test_reasoning_is_kept_apart_and_never_sent_back(picture):
+    session, chat = ChatSession(), ScriptedChat(("I see red.", "red"), "square")
+    session.submit("What colour?", [picture])
+    events = run(session, chat)
+    assert [type(e).__name__ for e in events][:2] == ["ReasoningDelta", "TextDelta"]
+    turn = session.turns[-1]
+    assert (turn.reasoning, turn.answer) == ("I see red.", "red ")
+    session.submit("And the shape?")
+    run(session, chat)
+    sent = [m.text for m in chat.asked[-1].messages]
+    assert sent == ["What colour?", "red ", "And the shape?"] and not any("I see" in t for t in sent)
+
+
+def test_a_grounded_answer_has_its_boxes_on_its_picture(picture):
+    session, chat = ChatSession(), ScriptedChat("<ref>red square</ref><box>100 100 900 900</box>")
+    session.submit("Where is the shape?", [picture])
+    run(session, chat)
+    turn = session.turns[-1]
+    assert turn.shown_answer.strip() == "red square"
+    assert [(r.label, r.image) for r in turn.regions] == [("red square", 0)]
+    ((index, figure),) = turn.figures()
+    assert index == 0 and figure.size == (32, 32)
+    # The history keeps the raw answer: what the model wrote.
+    assert "<box>" in session.history()[-1].text
+
+
+def test_locate_asks_the_grounding_prompt_about_the_latest_picture(picture):
+    session, chat = ChatSession(), ScriptedChat("red", "<ref>shape</ref><box>0 0 500 500</box>")
+    with pytest.raises(InvalidInputError) as caught:
+        session.locate("shape")
+    assert caught.value.key == "nothing_to_locate"
+    session.submit("What colour?", [picture])
+    run(session, chat)
+    with pytest.raises(InvalidInputError) as caught:
+        session.locate("  ")
+    assert caught.value.key == "locate_empty"
+    turn = session.locate("shape")
+    assert turn.files == [picture] and turn.text.endswith("<ref>shape</ref>")
+    run(session, chat)
+    assert [r.label for r in session.turns[-1].regions] == ["shape"]
+    # One-image models: the picture already in the conversation is not sent again.
+    assert session.locate("shape", resend=False).files == []
+
+
+def test_zoom_crops_the_chosen_box_and_refuses_without_one(picture):
+    session, chat = ChatSession(), ScriptedChat("<ref>a</ref><box>0 0 500 500</box> <ref>b</ref><box>500 500 1000 1000</box>")
+    with pytest.raises(InvalidInputError) as caught:
+        session.zoom(0)
+    assert caught.value.key == "nothing_to_zoom"
+    session.submit("Where?", [picture])
+    run(session, chat)
+    assert [r.label for r in session.regions()] == ["a", "b"]
+    assert session.zoom(1).size == (18, 18)  # 16 px plus a 10% margin inside the picture
+    with pytest.raises(InvalidInputError):
+        session.zoom(5)
