@@ -113,6 +113,7 @@ class Turn:
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
     _figures: Optional[list] = field(default=None, repr=False, compare=False)
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)  # a UI's cache (e.g. figure files)
     stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
@@ -132,8 +133,8 @@ class Turn:
     def figures(self) -> list:
         """Each picture with its regions drawn, as (image index, PIL image); regions with no known image are left
         out (``unplaced`` says how many)."""
-        if self._figures is not None:
-            return self._figures
+        if self._figures is not None or not self.regions:  # regions are set once, when the answer is done
+            return self._figures or []
         placed = {}
         for region in self.regions:
             if region.image is not None:
@@ -221,7 +222,7 @@ class ChatSession:
             if turn is None or turn.example:
                 raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
             turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
-            turn.regions, turn.images, turn._figures = [], [], None
+            turn.regions, turn.images, turn._figures, turn.rendered = [], [], None, {}
             turn.stop = threading.Event()
             return turn
 

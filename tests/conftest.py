@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGACY_CORPUS = ROOT.parent / "shared" / "legacy_corpus"
+SHARED = ROOT.parent / "shared"
+LEGACY_CORPUS = SHARED / "legacy_corpus"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,6 +52,14 @@ def trained_chat():
     if not trained_tiny_available():
         pytest.fail("minicpmv_app/tiny_model is missing: run python scripts/train_tiny.py")
     return MiniCPMVChat("tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared: reference data beside the project (released 4.6 configuration files, the legacy corpus)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (it sits beside the project in the team's checkout, not in a clone)")
+    return SHARED
 
 
 @pytest.fixture(scope="session")

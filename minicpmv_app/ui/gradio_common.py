@@ -124,10 +124,28 @@ def render(session: ChatSession, lang: str) -> list[dict]:
         elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
             messages.append({"role": "assistant", "content": turn.shown_answer})
         for index, figure in turn.figures():
-            messages.append({"role": "assistant", "content": gr.Image(figure, label=text("grounding_figure", lang, n=index + 1))})
+            messages.append({"role": "assistant", "content": {"path": figure_file(turn, index, figure),
+                                                               "alt_text": text("grounding_figure", lang, n=index + 1)}})
         if turn.unplaced:
             messages.append({"role": "assistant", "content": text("grounding_unplaced", lang, count=turn.unplaced)})
     return messages
+
+
+def figure_file(turn, index: int, figure) -> str:
+    """A drawn picture saved once per turn, under a name of our own in Gradio's upload folder."""
+    key = ("figure", index)
+    if key not in turn.rendered:
+        turn.rendered[key] = save_picture(figure, "figure")
+    return turn.rendered[key]
+
+
+def save_picture(picture, prefix: str) -> str:
+    folder = Path(gr.utils.get_upload_folder()) / "minicpmv-pictures"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".png", dir=folder)
+    with os.fdopen(handle, "wb") as file:
+        picture.save(file, format="PNG")
+    return path
 
 
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
@@ -200,13 +218,8 @@ class ChatSteps:
             picture = session.zoom(int(choice))
         except MiniCPMVError as exc:
             raise refusal(exc, self.language(request)) from None
-        folder = Path(gr.utils.get_upload_folder()) / "minicpmv-crops"
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, path = tempfile.mkstemp(prefix="crop-", suffix=".png", dir=folder)
-        with os.fdopen(handle, "wb") as file:
-            picture.save(file, format="PNG")
         gr.Info(text("zoom_ready", self.language(request)))
-        return path
+        return save_picture(picture, "crop")
 
     @staticmethod
     def zoom_choices(session: ChatSession):

@@ -120,3 +120,24 @@ def test_a_150s_video_reaches_generate_as_the_card_builds_it(tiny_chat, long_cli
     assert len(video.frames) == len(frames) == 64 * (1 if stack == 1 else 3)
     assert video.indices == list(metadata.frames_indices)
     assert_same(ours, reference, ["input_ids", "pixel_values_videos", "target_sizes_videos"])
+
+
+def test_sampling_defaults_come_from_the_checkpoints_generation_config(tiny_folder, tmp_path, shared_dir):
+    """The released 4.6 generation_config.json (temperature 0.7, top_p 1.0, top_k 0, repetition_penalty 1.0)
+    replaces upstream's 2.6-era preset (top_p 0.8, top_k 100, 1.05) unless the person changes a value."""
+    import json
+    import shutil
+
+    from minicpmv_app import MiniCPMVChat
+
+    released = json.loads((shared_dir / "model_configs" / "minicpm-v-4.6" / "generation_config.json").read_text())
+    folder = tmp_path / "with-released-sampling"
+    shutil.copytree(tiny_folder, folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    config.update({k: released[k] for k in ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty")})
+    (folder / "generation_config.json").write_text(json.dumps(config))
+    chat = MiniCPMVChat(str(folder), device="cpu")
+    assert dict(chat.settings().params) == {"temperature": 0.7, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0}
+    assert chat.settings(top_p=0.5).params["top_p"] == 0.5
+    # A checkpoint that sets none keeps upstream's preset.
+    assert dict(MiniCPMVChat(str(tiny_folder), device="cpu").settings().params)["top_k"] == 100

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from minicpmv_app import GenerationError, MiniCPMVChat
+from minicpmv_app.errors import InvalidInputError
 from minicpmv_app.messages import Conversation, Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,15 @@ def test_upstream_call_samples_and_streams(chats, name):
     assert chat.chat(request, max_new_tokens=16).strip()
     pieces = list(chat.stream(request, max_new_tokens=16))
     assert pieces and "".join(pieces).strip()
+
+
+def test_each_generation_offers_its_own_knobs_with_card_defaults(chats):
+    # 2.0's chat() has no slices or video; 2.6's takes max_slice_nums (its config.json: 9) and video frames (64, as
+    # upstream's demo); neither has thinking. A knob the model does not take is refused, not ignored.
+    assert chats["minicpm-v-2_0"].knobs == {}
+    assert chats["minicpm-v-2_6"].knobs == {"max_slice_nums": 9, "max_num_frames": 64}
+    with pytest.raises(InvalidInputError, match="does not take enable_thinking"):
+        chats["minicpm-v-2_6"].settings(enable_thinking=True)
 
 
 def test_the_app_process_holds_no_weights(chats):
