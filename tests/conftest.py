@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -109,9 +110,9 @@ def clip(tmp_path):
     return make
 
 
-@pytest.fixture(scope="session")
-def tiny_server(tiny_folder):
-    """`transformers serve` running the tiny checkpoint on a loopback port: a real OpenAI-compatible server."""
+@contextlib.contextmanager
+def transformers_serve(folder):
+    """`transformers serve FOLDER` on a loopback port: a real OpenAI-compatible server."""
     import shutil
     import socket
     import subprocess
@@ -126,7 +127,7 @@ def tiny_server(tiny_folder):
         port = sock.getsockname()[1]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     process = subprocess.Popen(
-        [executable, "serve", str(tiny_folder), "--host", "127.0.0.1", "--port", str(port)],
+        [executable, "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.time() + 180
@@ -139,9 +140,26 @@ def tiny_server(tiny_folder):
                 process.kill()
                 pytest.fail("transformers serve did not start: " + (process.stdout.read() or "")[-2000:])
             time.sleep(0.5)
-    yield {"api_base": f"http://127.0.0.1:{port}/v1", "model": str(tiny_folder)}
-    process.terminate()
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield {"api_base": f"http://127.0.0.1:{port}/v1", "model": str(folder)}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_folder):
+    with transformers_serve(tiny_folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def trained_server():
+    """The trained tiny behind `transformers serve`: answers that prove what reached the server."""
+    from minicpmv_app.tiny import TRAINED_TINY
+
+    with transformers_serve(TRAINED_TINY) as server:
+        yield server

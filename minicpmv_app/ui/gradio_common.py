@@ -289,4 +289,9 @@ def run(build_demo, *, default_model: str, default_port: int, description: str, 
     args = cli.parse(parser, argv)
     cli.setup_logging()
     chat = cli.load_chat(args)
-    launch(build_demo(chat, lang=args.lang, defaults=cli.settings_defaults(args)), args, concurrency=chat.backend.concurrency)
+    defaults = cli.settings_defaults(args)
+    refused = [name for name in defaults if schema.BY_NAME[name].knob and name not in chat.knobs]
+    if refused:
+        raise SystemExit(f"error: this model does not take {', '.join(refused)}; its own settings are: "
+                         f"{', '.join(chat.knobs) or 'none'}.")
+    launch(build_demo(chat, lang=args.lang, defaults=defaults), args, concurrency=chat.backend.concurrency)

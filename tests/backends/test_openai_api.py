@@ -12,6 +12,7 @@ import pytest
 from chat import MiniCPMVChat, img2base64
 from minicpmv_app.backends.openai_api import OpenAIBackend
 from minicpmv_app.errors import GenerationError, ModelLoadError
+from minicpmv_app.messages import parse_request
 from minicpmv_app.media.video import load_video
 from minicpmv_app.messages import Conversation, Message
 
@@ -137,6 +138,8 @@ class FlakyServer:
                 if outer.mode == "slow":
                     time.sleep(3)
                     return self._json(200, {})
+                if outer.mode == "reasoning":
+                    return self._reasoning_stream()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", "100000")  # promises more than it sends
@@ -147,6 +150,22 @@ class FlakyServer:
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-answer
+
+            def _reasoning_stream(self):
+                # vLLM with a reasoning parser (OpenBMB/MiniCPM-V#1016): reasoning in `reasoning_content` (SGLang
+                # and newer vLLM: `reasoning`) with `content: null`, then the answer in `content`.
+                deltas = [{"reasoning_content": "The shape", "content": None}, {"reasoning": " looks red.", "content": None},
+                          {"content": "red"}, {"content": " square."}]
+                body = "".join(
+                    "data: " + json.dumps({"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "flaky",
+                                           "choices": [{"index": 0, "delta": d, "finish_reason": None}]}) + "\n\n"
+                    for d in deltas) + "data: [DONE]\n\n"
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _json(self, status, payload):
                 data = json.dumps(payload).encode()
@@ -219,3 +238,34 @@ def test_video_url_mode_sends_the_sampled_frames_as_one_clip(clip):
     assert header == "data:video/mp4;base64"
     with av.open(io.BytesIO(base64.b64decode(data))) as container:
         assert sum(1 for _ in container.decode(video=0)) == len(video) == 3
+
+
+def test_thinking_through_transformers_serve(trained_server, tmp_path):
+    """The toggle goes as chat_template_kwargs; the server's reasoning arrives as reasoning_content deltas
+    (transformers serve reads the tiny's response template), apart from the answer, and is not sent back."""
+    import random
+
+    from minicpmv_app.reasoning import Reasoning
+    from minicpmv_app.tiny_task import draw_with_box
+
+    picture = tmp_path / "shape.png"
+    draw_with_box("green", "circle", size=(160, 160), rng=random.Random(3))[0].save(picture)
+    chat = MiniCPMVChat(api_base=trained_server["api_base"], api_model=trained_server["model"])
+    assert chat.knobs["enable_thinking"] is False
+    request = {"image": img2base64(str(picture)), "question": json.dumps([{"role": "user", "content": "What colour is the shape?"}])}
+    reply = chat.chat(request, with_reasoning=True, enable_thinking=True, sampling=False, max_new_tokens=24)
+    assert reply.answer.strip() == "green" and "I see a green" in reply.reasoning
+    assert chat.chat(request, enable_thinking=True, sampling=False, max_new_tokens=24).strip() == "green"
+    pieces = list(chat.stream(request, reasoning=True, enable_thinking=True, max_new_tokens=24))
+    assert any(isinstance(p, Reasoning) for p in pieces)
+    plain = chat.chat(request, with_reasoning=True, enable_thinking=False, sampling=False, max_new_tokens=24)
+    assert plain.answer.strip() == "green" and plain.reasoning == ""
+    body = chat.backend.request_body(parse_request(request), chat.settings(enable_thinking=True))
+    assert body["extra_body"]["chat_template_kwargs"] == {"enable_thinking": True}
+
+
+def test_reasoning_deltas_with_null_content_are_kept_apart(flaky):
+    chat = MiniCPMVChat(api_base=flaky("reasoning").url)
+    reply = chat.chat(ask("What is it?"), with_reasoning=True)
+    assert reply == ("red square.", "The shape looks red.")
+    assert chat.chat(ask("What is it?")) == "red square."

@@ -120,5 +120,72 @@ def test_the_sidebar_is_the_settings_schema(app):
     from minicpmv_app.ui.i18n import text
 
     labels = [s.label for s in app.sidebar.slider]
-    expected = [text(s.label, "en") for s in schema.SCHEMA if s.kind in ("float", "int") and schema.SAMPLING in s.modes]
+    sliders = [s for s in schema.SCHEMA if s.kind in ("float", "int") and schema.SAMPLING in s.modes]
+    # The model's own knobs first (a 4.6-architecture checkpoint takes them all), then sampling.
+    expected = [text(s.label, "en") for s in sliders if s.knob] + [text(s.label, "en") for s in sliders if not s.knob]
     assert labels == expected
+    assert [t.label for t in app.sidebar.toggle] == [text("setting_thinking", "en")]
+
+
+@pytest.fixture
+def trained_app(monkeypatch):
+    monkeypatch.setenv("MINICPMV_MODEL", "tiny")
+    monkeypatch.setenv("MINICPMV_DEVICE", "cpu")
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def blue_square() -> bytes:
+    import random
+
+    from minicpmv_app.tiny_task import draw_with_box
+
+    buffer = io.BytesIO()
+    draw_with_box("blue", "square", size=(200, 160), rng=random.Random(7))[0].save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_thinking_goes_in_a_closed_block_and_is_not_sent_back(trained_app):
+    trained_app.sidebar.radio[0].set_value("mode_single_image").run()
+    trained_app.toggle(key="knob_enable_thinking").set_value(True).run()
+    send(trained_app, "What colour is the shape?", [("shape.png", blue_square(), "image/png")])
+    answer = trained_app.chat_message[1]
+    assert answer.markdown[-1].value.strip() == "blue"
+    send(trained_app, "What shape is it?")  # a rerun draws the history: the reasoning in a closed expander
+    (expander,) = [e for e in trained_app.expander if e.label == "Thinking"][:1]
+    assert "I see a blue" in expander.markdown[0].value
+    assert not any("I see a" in m.value for m in trained_app.chat_message[1].markdown if m not in expander.markdown)
+
+
+def test_boxes_are_drawn_and_zoom_sends_the_crop(trained_app):
+    trained_app.sidebar.radio[0].set_value("mode_single_image").run()
+    send(trained_app, "Where is the shape?", [("shape.png", blue_square(), "image/png")])
+    assert "blue square" in trained_app.chat_message[1].markdown[-1].value
+    assert "<box>" not in trained_app.chat_message[1].markdown[-1].value
+    assert trained_app.get("imgs"), "no drawn picture under the answer"
+    button(trained_app, "Zoom").click().run()
+    assert not trained_app.exception, trained_app.exception
+    send(trained_app, "What colour is the shape?")  # the crop goes with it, as its picture
+    assert trained_app.chat_message[-1].markdown[-1].value.strip() == "blue"
+    session = trained_app.session_state["chat_session"]
+    crop = session.turns[-1].parts[0]
+    assert crop.size[0] < 200 and crop.size[1] < 160  # the crop, not the whole picture
+
+
+def test_locate_asks_about_the_latest_picture_and_says_so_without_one(trained_app):
+    trained_app.sidebar.text_input(key="locate_phrase").set_value("shape")
+    button(trained_app, "Locate").click().run()
+    assert trained_app.error and "Upload a picture first" in trained_app.error[0].value
+    trained_app.sidebar.radio[0].set_value("mode_single_image").run()
+    send(trained_app, "What colour is the shape?", [("shape.png", blue_square(), "image/png")])
+    trained_app.sidebar.text_input(key="locate_phrase").set_value("shape")
+    button(trained_app, "Locate").click().run()
+    assert "<ref>shape</ref>" in trained_app.session_state["chat_session"].turns[-1].text
+    assert trained_app.session_state["chat_session"].turns[-1].regions  # a box came back, and was drawn
+    assert len(trained_app.get("imgs")) >= 2
+
+
+def button(at, label):
+    return next(b for b in at.sidebar.button if b.label == label)
