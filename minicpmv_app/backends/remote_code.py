@@ -33,7 +33,8 @@ PINNED_MODULES = ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head")
 VISION_ONLY = {"minicpmo": {"init_vision": True, "init_audio": False, "init_tts": False}}
 # Upstream's web demo and the 4.0 card sample video at about 1 fps, at most 64 frames (MAX_NUM_FRAMES=64).
 REMOTE_MAX_NUM_FRAMES = 64
-DEFAULT_MAX_SLICE_NUMS = 9  # the 2.6-era config.json slice_config, where a checkpoint does not say
+DEFAULT_MAX_SLICE_NUMS = 9
+THINKING_GENERATIONS = {("minicpmv", "4.5"), ("minicpmo", "4.5")}  # the 2.6-era config.json slice_config, where a checkpoint does not say
 # Video as frames (MODEL_API.md): no image ids, few slices, a longer input budget.
 VIDEO_MAX_INP_LENGTH = 4352
 VIDEO_MANY_FRAMES = 16
@@ -158,9 +159,13 @@ def flavour_knobs(flavour: ChatFlavour, config: dict) -> dict[str, Any]:
     thinking where ``chat()`` has ``enable_thinking`` (off, as the 4.5 card's example)."""
     if not flavour.video_options:
         return {}
+    from ..runtimes.pins import generation_key
+
     slices = (config.get("slice_config") or {}).get("max_slice_nums") or DEFAULT_MAX_SLICE_NUMS
     knobs: dict[str, Any] = {"max_slice_nums": int(slices), "max_num_frames": REMOTE_MAX_NUM_FRAMES}
-    if flavour.thinking:
+    # The 4.5 cards document chat(..., enable_thinking=...); a chat() that takes it through **kwargs is known by
+    # its generation.
+    if flavour.thinking or generation_key(config) in THINKING_GENERATIONS:
         knobs = {"enable_thinking": False, **knobs}
     return knobs
 
@@ -217,7 +222,7 @@ def chat_arguments(flavour: ChatFlavour, conversation: Conversation, settings: G
         )
     elif flavour.video_options and settings.knobs.get("max_slice_nums"):
         kwargs["max_slice_nums"] = int(settings.knobs["max_slice_nums"])
-    if flavour.thinking and "enable_thinking" in settings.knobs:
+    if "enable_thinking" in settings.knobs:
         kwargs["enable_thinking"] = bool(settings.knobs["enable_thinking"])
     return kwargs
 

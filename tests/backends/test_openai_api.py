@@ -269,3 +269,25 @@ def test_reasoning_deltas_with_null_content_are_kept_apart(flaky):
     reply = chat.chat(ask("What is it?"), with_reasoning=True)
     assert reply == ("red square.", "The shape looks red.")
     assert chat.chat(ask("What is it?")) == "red square."
+
+
+def test_grounding_through_transformers_serve(trained_server, tmp_path):
+    """The tags arrive in the server's text: the session finds the box and draws it, as in-process."""
+    import random
+
+    from minicpmv_app.grounding import iou
+    from minicpmv_app.session import ChatSession
+    from minicpmv_app.tiny_task import draw_with_box
+
+    image, box = draw_with_box("orange", "square", size=(180, 140), rng=random.Random(5))
+    picture = tmp_path / "shape.png"
+    image.save(picture)
+    chat = MiniCPMVChat(api_base=trained_server["api_base"], api_model=trained_server["model"])
+    session = ChatSession()
+    session.submit("Where is the shape?", [str(picture)])
+    list(session.answer(chat, {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 24}))
+    turn = session.turns[-1]
+    assert turn.shown_answer.strip() == "orange square"
+    ((region),) = turn.regions
+    assert region.image == 0 and iou(region.bounds, box) >= 0.5
+    assert len(turn.figures()) == 1

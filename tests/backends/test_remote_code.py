@@ -7,7 +7,7 @@ every shape (2.5 included, whose code is not in the corpus) without a model.
 from PIL import Image
 import pytest
 
-from minicpmv_app.backends.remote_code import chat_arguments, detect_flavour, pin_modules
+from minicpmv_app.backends.remote_code import chat_arguments, detect_flavour, flavour_knobs, pin_modules
 from minicpmv_app.errors import UnsupportedFeatureError
 from minicpmv_app.media.video import Video
 from minicpmv_app.messages import Conversation, Message
@@ -28,7 +28,13 @@ def chat_v26(self, image, msgs, tokenizer, processor=None, vision_hidden_states=
              max_slice_nums=None, use_image_id=None, **kwargs): ...
 
 
-V1, V25, V26 = (detect_flavour(f) for f in (chat_v1, chat_v25, chat_v26))
+# MiniCPM-V 4.5 / MiniCPM-o 4.5: as 2.6, plus the cards' enable_thinking.
+def chat_v45(self, image, msgs, tokenizer, processor=None, vision_hidden_states=None, max_new_tokens=2048,
+             min_new_tokens=0, sampling=True, max_inp_length=8192, system_prompt="", stream=False,
+             max_slice_nums=None, use_image_id=None, enable_thinking=False, **kwargs): ...
+
+
+V1, V25, V26, V45 = (detect_flavour(f) for f in (chat_v1, chat_v25, chat_v26, chat_v45))
 RED = Image.new("RGB", (32, 32), (255, 0, 0))
 BLUE = Image.new("RGB", (32, 32), (0, 0, 255))
 
@@ -95,3 +101,15 @@ def test_pinned_modules_move_to_the_first_gpu():
     assert pinned == {"vpm": 0, "resampler": 0, "llm.model.embed_tokens": 0, "llm.model.layers": 1, "llm.lm_head": 0}
     coarse = pin_modules({"llm": 1, "vpm": 1}, ("vpm", "llm.lm_head"), 0)
     assert coarse == {"llm": 1, "vpm": 0, "llm.lm_head": 0}  # longest prefix wins when loading
+
+
+def test_each_shape_offers_its_knobs_and_passes_them_as_its_card_does():
+    assert flavour_knobs(V1, {}) == {} and flavour_knobs(V25, {}) == {}
+    assert flavour_knobs(V26, {"slice_config": {"max_slice_nums": 9}}) == {"max_slice_nums": 9, "max_num_frames": 64}
+    knobs = flavour_knobs(V45, {"model_type": "minicpmv", "version": 4.5})
+    assert knobs == {"enable_thinking": False, "max_slice_nums": 9, "max_num_frames": 64}
+    # MiniCPM-o 4.5 whose chat() takes enable_thinking through **kwargs: known by its generation.
+    assert "enable_thinking" in flavour_knobs(V26, {"model_type": "minicpmo", "version": "4.5"})
+    kwargs = chat_arguments(V45, conversation(RED, "What?"), resolve(enable_thinking=True, max_slice_nums=4, knobs=knobs), None)
+    assert (kwargs["enable_thinking"], kwargs["max_slice_nums"]) == (True, 4)
+    assert "enable_thinking" not in chat_arguments(V26, conversation(RED, "What?"), resolve(), None)
