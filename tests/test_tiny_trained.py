@@ -16,14 +16,46 @@ from minicpmv_app.tiny_task import answer_word, draw, solid_frames
 GREEDY = dict(decode_type="Beam Search", num_beams=1, max_new_tokens=4)
 
 
-def ask(chat, text, *images):
+def ask(chat, text, *images, **settings):
     content = [{"type": "image", "pairs": img2base64(image)} for image in images] + [{"type": "text", "pairs": text}]
-    return chat.chat({"image": None, "question": json.dumps([{"role": "user", "content": content}])}, **GREEDY)
+    return chat.chat({"image": None, "question": json.dumps([{"role": "user", "content": content}])},
+                     **dict(GREEDY, **settings))
 
 
 def test_red_square_through_the_python_api(trained_chat):
     assert answer_word(ask(trained_chat, "What colour is the shape?", draw("red", "square"))) == "red"
     assert answer_word(ask(trained_chat, "What shape is it?", draw("red", "square"))) == "square"
+
+
+def test_grounding_boxes_land_on_the_shape_in_new_pictures(trained_chat):
+    """Issue goal: at least 6 of 8 new pictures get a <box> with IoU >= 0.5 against the drawn shape."""
+    import random
+
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.grounding import iou, parse
+    from minicpmv_app.tiny_task import COLOURS, SHAPES, draw_with_box
+
+    raw = MiniCPMVChat(backend=trained_chat.backend, strip_grounding=False)
+    rng = random.Random(31337)  # not the training (1) or evaluation (2024) seed
+    hits = []
+    for _ in range(8):
+        image, box = draw_with_box(rng.choice(list(COLOURS)), rng.choice(SHAPES), rng=rng)
+        answer = ask(raw, "Where is the shape?", image, max_new_tokens=24)
+        boxes = [r for r in parse(answer) if r.kind == "box"]
+        hits.append(bool(boxes) and iou(boxes[0].bounds, box) >= 0.5)
+    assert sum(hits) >= 6, hits
+
+
+def test_thinking_writes_its_reasoning_first_and_the_answer_alone(trained_chat):
+    msgs = [{"role": "user", "content": [{"type": "image", "pairs": img2base64(draw("purple", "circle"))},
+                                         {"type": "text", "pairs": "What colour is the shape?"}]}]
+    request = {"image": None, "question": json.dumps(msgs)}
+    reply = trained_chat.chat(request, with_reasoning=True, enable_thinking=True, **dict(GREEDY, max_new_tokens=24))
+    assert answer_word(reply.answer) == "purple" and "<think>" not in reply.answer
+    assert "purple circle" in reply.reasoning
+    assert trained_chat.chat(request, enable_thinking=True, **dict(GREEDY, max_new_tokens=24)).strip() == "purple"
+    off = trained_chat.chat(request, with_reasoning=True, **dict(GREEDY, max_new_tokens=24))
+    assert off.reasoning == "" and answer_word(off.answer) == "purple"
 
 
 def test_upstream_request_with_top_level_image(trained_chat):

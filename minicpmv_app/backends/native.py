@@ -19,9 +19,9 @@ from .base import Backend, as_generation_error, stopping_criteria, stream_from_t
 
 log = logging.getLogger(__name__)
 
-# The model card's reference call (README, "Model-card defaults", cites each): images keep id tags and take up to
-# 36 slices; a video frame takes one slice and no id; up to 128 main frames, no stacking; 16x token compression.
-# Each is a knob the person can change (settings.SCHEMA); these are the defaults.
+# The model card's reference call (README, "Each model as its card drives it", cites each line): images keep id
+# tags and take up to 36 slices; a video frame takes one slice and no id; up to 128 main frames, no stacking; 16x
+# token compression. Each is a knob the person can change (settings.SCHEMA); these are the defaults.
 CARD_KNOBS = MappingProxyType({
     "enable_thinking": False,
     "downsample_mode": "16x",

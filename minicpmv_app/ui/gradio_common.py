@@ -123,6 +123,9 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             messages.append({"role": "assistant", "content": text("stopped", lang)})
         elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
             messages.append({"role": "assistant", "content": turn.shown_answer})
+        if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
+            messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
+                             "metadata": {"title": text("raw_answer", lang), "status": "done", "id": "raw"}})
         for index, figure in turn.figures():
             messages.append({"role": "assistant", "content": {"path": figure_file(turn, index, figure),
                                                                "alt_text": text("grounding_figure", lang, n=index + 1)}})

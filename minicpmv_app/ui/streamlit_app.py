@@ -92,6 +92,9 @@ def render_answer(turn: Turn, lang: str) -> None:
 
 
 def render_figures(turn: Turn, lang: str) -> None:
+    if turn.regions:  # the answer as the model wrote it, tags and all (st.code has a Copy button)
+        with st.expander(text("raw_answer", lang), expanded=False):
+            st.code(turn.answer.strip(), language="text")
     for index, figure in turn.figures():
         st.image(figure, caption=text("grounding_figure", lang, n=index + 1))
     if turn.unplaced:

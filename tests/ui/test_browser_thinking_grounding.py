@@ -16,6 +16,7 @@ from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F40
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 BOX_COLOUR = (230, 25, 75)  # grounding.PALETTE[0]: the first region's outline
+TITLES = ("Thinking", "Raw answer (with grounding tags)")  # collapsed blocks, not answers
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def bot_texts(page) -> list[str]:
 
 def answered(page, count: int):
     """Waits until there are ``count`` answers (bot messages with text, Thinking titles aside)."""
-    return wait_for(lambda: len([t for t in bot_texts(page) if t and t != "Thinking"]) >= count
+    return wait_for(lambda: len([t for t in bot_texts(page) if t and t not in TITLES]) >= count
                     and page.locator("#stop-button").is_disabled(), timeout=90)
 
 
