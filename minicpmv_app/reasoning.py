@@ -81,12 +81,17 @@ class ThinkSplitter:
 def split_reasoning(pieces: Iterable[str], *, inside: bool = False) -> Iterator[str]:
     """``ThinkSplitter`` over a stream; pieces that are already ``Reasoning`` pass through."""
     splitter = ThinkSplitter(inside)
-    for piece in pieces:
-        if isinstance(piece, Reasoning):
-            yield piece
-            continue
-        for part in splitter.feed(piece):
-            yield part
+    try:
+        for piece in pieces:
+            if isinstance(piece, Reasoning):
+                yield piece
+                continue
+            for part in splitter.feed(piece):
+                yield part
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:  # a consumer that stops early (Stop) stops the model's stream at once
+            close()
     yield from splitter.flush()
 
 

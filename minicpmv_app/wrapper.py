@@ -114,7 +114,7 @@ class MiniCPMVChat:
         reasoning: bool = False, keep_grounding: bool = False,
     ) -> Iterator[str]:
         """The answer's pieces; with ``reasoning`` also ``Reasoning`` pieces; with ``keep_grounding`` the grounding
-        tags stay whatever ``strip_grounding`` says. Videos the model wants sampled otherwise (another frame plan)
+        tags are kept even where ``strip_grounding`` is on (the UIs draw them). Videos the model wants sampled otherwise (another frame plan)
         are decoded again from their file first."""
         validate(conversation)
         conversation = with_frames(conversation, self.frame_plan(settings))

@@ -7,7 +7,7 @@ from typing import Optional
 import gradio as gr
 
 from ..session import ChatSession
-from .gradio_common import UI_STEP, ChatSteps, blocks, session_state, settings_panel, stop_button
+from .gradio_common import UI_STEP, ChatSteps, blocks, grounding_row, session_state, settings_panel, stop_button
 from .i18n import Labels, text
 
 
@@ -20,7 +20,8 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload"], height=300)
-                steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True))
+                steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True,
+                                                          server=chat.backend.name == "openai"))
             with gr.Column(scale=2):
                 one_image_chat(steps, label, image, max(1, chat.backend.concurrency))
     demo.launch_kwargs = label.launch_kwargs()
@@ -59,13 +60,7 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
-    with gr.Row(equal_height=True):
-        locate_text = gr.Textbox(label=label("locate_label"), placeholder=label("locate_placeholder"), scale=3,
-                                 elem_id="locate-input")
-        locate_btn = gr.Button(label("locate_button"), scale=1, elem_id="locate-button")
-        zoom_choice = gr.Dropdown(label=label("zoom_label"), choices=[], value=None, interactive=False, scale=3,
-                                  elem_id="zoom-choice")
-        zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
+    locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     then = dict(fn=answered, inputs=session, outputs=[stop_btn, zoom_choice])
 
     image.change(new_image, [image, session], [chatbot, stop_btn], api_name="new_image", **UI_STEP)

@@ -9,7 +9,9 @@ import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession
-from .gradio_common import UI_STEP, ChatSteps, blocks, refusal, render, session_state, settings_panel, stop_button
+from .gradio_common import (
+    UI_STEP, ChatSteps, blocks, grounding_row, refusal, render, session_state, settings_panel, stop_button,
+)
 from .i18n import Labels
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -32,7 +34,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
         gr.Markdown(f"`{chat.backend.describe()}`")
-        steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs))
+        steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, server=chat.backend.name == "openai"))
         limit = max(1, chat.backend.concurrency)
         with gr.Tab(label("tab_chat")):
             chat_tab(steps, label, limit)
@@ -67,13 +69,7 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
-    with gr.Row(equal_height=True):
-        locate_text = gr.Textbox(label=label("locate_label"), placeholder=label("locate_placeholder"), scale=3,
-                                 elem_id="locate-input")
-        locate_btn = gr.Button(label("locate_button"), scale=1, elem_id="locate-button")
-        zoom_choice = gr.Dropdown(label=label("zoom_label"), choices=[], value=None, interactive=False, scale=3,
-                                  elem_id="zoom-choice")
-        zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
+    locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     gr.Examples(examples(), inputs=box, label=label("examples"))
 
     then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])

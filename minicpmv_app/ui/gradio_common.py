@@ -49,10 +49,10 @@ class SettingsPanel:
 
 
 def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict] = None, *,
-                   open: bool = False) -> SettingsPanel:
+                   open: bool = False, server: bool = False) -> SettingsPanel:
     """The schema's settings as components: decoding in a closed accordion, the model's own knobs (``knobs``:
-    name -> the model card's default) in an open one. ``label`` is the UI's ``i18n.Labels``; ``defaults``
-    overrides values."""
+    name -> the model card's default) in an open one, with a note on what a server does with them (``server``).
+    ``label`` is the UI's ``i18n.Labels``; ``defaults`` overrides values."""
     defaults = defaults or {}
     knobs = dict(knobs or {})
     mode = defaults.get("decode_type") or schema.SAMPLING
@@ -80,6 +80,8 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
             with gr.Row():
                 for setting in taken:
                     built[setting.name] = component(setting)
+            if server:
+                gr.Markdown(label("server_knobs_note"))
     with gr.Accordion(label("settings"), open=open):
         sliders = [s for s in schema.SCHEMA if s.kind in ("float", "int") and not s.knob]
         built["decode_type"] = component(schema.BY_NAME["decode_type"])
@@ -261,6 +263,18 @@ def session_state() -> gr.State:
 def stop_button(label, **kwargs) -> gr.Button:
     """The one Stop: enabled only while an answer is pending or running."""
     return gr.Button(label("stop"), variant="stop", interactive=False, **kwargs)
+
+
+def grounding_row(label):
+    """Locate (a phrase) and Zoom (a box of the latest grounded answer): textbox, button, picker, button."""
+    with gr.Row(equal_height=True):
+        locate_text = gr.Textbox(label=label("locate_label"), placeholder=label("locate_placeholder"), scale=3,
+                                 elem_id="locate-input")
+        locate_btn = gr.Button(label("locate_button"), scale=1, elem_id="locate-button")
+        zoom_choice = gr.Dropdown(label=label("zoom_label"), choices=[], value=None, interactive=False, scale=3,
+                                  elem_id="zoom-choice")
+        zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
+    return locate_text, locate_btn, zoom_choice, zoom_btn
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
