@@ -47,6 +47,7 @@ class Sample:
     images: list = field(default_factory=list)  # PIL images, in order
     frames: Optional[list] = None  # for "video"
     shapes: list = field(default_factory=list)  # the shape drawn in each image (training uses it too)
+    colours: list = field(default_factory=list)  # the colour of each image's shape (training uses it too)
     boxes: list = field(default_factory=list)  # each image's shape box, (left, top, right, bottom) in 0-1 units
     reasoning: str = ""  # for "think": the <think> text
     thinking: bool = False  # asked with enable_thinking on
@@ -97,16 +98,19 @@ def sample(kind: str, rng: random.Random) -> Sample:
     colour = rng.choice(list(COLOURS))
     shape = rng.choice(SHAPES)
     if kind == "colour":
-        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [draw(colour, shape, rng=rng)], shapes=[shape])
+        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [draw(colour, shape, rng=rng)], shapes=[shape],
+                      colours=[colour])
     if kind == "shape":
-        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [draw(colour, shape, rng=rng)], shapes=[shape])
+        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [draw(colour, shape, rng=rng)], shapes=[shape],
+                      colours=[colour])
     if kind == "two_images":
         other = rng.choice([c for c in COLOURS if c != colour])
         first, second = (colour, other) if rng.random() < 0.5 else (other, colour)
         ordinal = "first" if first == colour else "second"
         shapes = [rng.choice(SHAPES), rng.choice(SHAPES)]
         images = [draw(first, shapes[0], rng=rng), draw(second, shapes[1], rng=rng)]
-        return Sample(kind, rng.choice(ORDINAL_QUESTIONS).format(n=ordinal), colour, images, shapes=shapes)
+        return Sample(kind, rng.choice(ORDINAL_QUESTIONS).format(n=ordinal), colour, images, shapes=shapes,
+                      colours=[first, second])
     if kind == "video":
         count = rng.randint(2, 4)
         size = (rng.randint(56, 112), rng.randint(56, 112))
@@ -118,13 +122,14 @@ def sample(kind: str, rng: random.Random) -> Sample:
     if kind == "ground":
         image, box = draw_with_box(colour, shape, rng=rng)
         answer = box_answer(f"{colour} {shape}", box)
-        return Sample(kind, rng.choice(GROUND_QUESTIONS), answer, [image], shapes=[shape], boxes=[box])
+        return Sample(kind, rng.choice(GROUND_QUESTIONS), answer, [image], shapes=[shape], boxes=[box],
+                      colours=[colour])
     if kind == "think":
         image, box = draw_with_box(colour, shape, rng=rng)
         asked_colour = rng.random() < 0.5
         question = rng.choice(COLOUR_QUESTIONS if asked_colour else SHAPE_QUESTIONS)
         return Sample(kind, question, colour if asked_colour else shape, [image], shapes=[shape], boxes=[box],
-                      reasoning=f"I see a {colour} {shape}.", thinking=True)
+                      colours=[colour], reasoning=f"I see a {colour} {shape}.", thinking=True)
     raise ValueError(kind)
 
 
