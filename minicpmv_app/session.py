@@ -310,7 +310,7 @@ class ChatSession:
                 if not 0 <= number < len(placed):
                     break
                 return grounding.crop(turn.images[placed[number].image], placed[number])
-        raise InvalidInputError("There is no box to zoom into yet.", key="nothing_to_zoom")
+        raise InvalidInputError("No box to zoom into yet: use Locate, or ask where something is.", key="nothing_to_zoom")
 
     def locate(self, phrase: str, picture: Optional[str] = None, *, resend: bool = True) -> Turn:
         """Ask the grounding prompt for ``phrase`` about ``picture`` (default: the latest picture), sent with the
@@ -318,11 +318,12 @@ class ChatSession:
         conversation is not sent again."""
         phrase = (phrase or "").strip()
         if not phrase:
-            raise InvalidInputError("Type what to find.", key="locate_empty")
+            raise InvalidInputError("Type what to find, e.g. shape.", key="locate_empty")
         in_chat = self.last_picture()
         picture = picture or in_chat
         if picture is None:
-            raise InvalidInputError("Upload a picture first.", key="nothing_to_locate")
+            raise InvalidInputError("Upload a picture first: Locate finds things in the latest picture.",
+                                    key="nothing_to_locate")
         files = [] if (in_chat and not resend) else [picture]
         return self.submit(grounding.GROUNDING_PROMPT.format(phrase), files)
 

@@ -219,7 +219,8 @@ class ChatSteps:
         """The chosen box's crop, saved as a new upload (a name of our own, in Gradio's upload folder)."""
         try:
             if choice is None:
-                raise InvalidInputError("No box chosen.", key="nothing_to_zoom")
+                raise InvalidInputError("No box to zoom into yet: use Locate, or ask where something is.",
+                                        key="nothing_to_zoom")
             picture = session.zoom(int(choice))
         except MiniCPMVError as exc:
             raise refusal(exc, self.language(request)) from None

@@ -16,6 +16,8 @@ from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F40
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 BOX_COLOUR = (230, 25, 75)  # grounding.PALETTE[0]: the first region's outline
+# Greedy decoding: the tiny's answers, and so the assertions, do not depend on sampling luck.
+GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 32}
 TITLES = ("Thinking", "Raw answer (with grounding tags)")  # collapsed blocks, not answers
 
 
@@ -63,7 +65,7 @@ def ask(page, text: str, files=()):
 def test_thinking_on_shows_a_closed_block_and_off_shows_none_2_6(chat, recorder, browser, blue_square, tmp_path):
     from minicpmv_app.ui.gradio_26 import build_demo
 
-    with served(build_demo(chat, lang="en")) as (url, _):
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
         page = browser.new_page()
         page.goto(url)
         page.locator("#setting-enable-thinking input").check()
@@ -91,7 +93,7 @@ def test_thinking_on_shows_a_closed_block_and_off_shows_none_2_6(chat, recorder,
 def test_thinking_block_in_the_2_5_demo(chat, browser, blue_square):
     from minicpmv_app.ui.gradio_25 import build_demo
 
-    with served(build_demo(chat, lang="en")) as (url, _):
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
         page = browser.new_page()
         page.goto(url)
         page.locator("#setting-enable-thinking input").check()
@@ -128,7 +130,7 @@ def test_boxes_drawn_locate_and_zoom_in_the_2_6_demo(chat, browser, blue_square,
     from minicpmv_app.ui.gradio_26 import build_demo
 
     path, true_box = blue_square
-    with served(build_demo(chat, lang="en")) as (url, _):
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.goto(url)
         ask(page, "Where is the shape?", [path])
@@ -159,7 +161,7 @@ def test_boxes_drawn_locate_and_zoom_in_the_2_6_demo(chat, browser, blue_square,
 def test_a_refused_locate_and_zoom_say_why_in_the_page(chat, browser):
     from minicpmv_app.ui.gradio_26 import build_demo
 
-    with served(build_demo(chat, lang="zh")) as (url, _):
+    with served(build_demo(chat, lang="zh", defaults=GREEDY)) as (url, _):
         page = browser.new_page()
         page.goto(url)
         page.locator("#locate-input textarea").fill("shape")
