@@ -143,15 +143,17 @@ def coverage(box, grid) -> torch.Tensor:
     return (over_y[:, None] * over_x[None, :]).flatten()
 
 
-def train(steps: int, batch_size: int, lr: float, output: Path, log_every: int = 50) -> dict:
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+# Phase 2: grounding first. At the end of phase 1 the boxes are no better than always answering the middle of the
+# picture (mean IoU 0.31 against 0.38), so a shorter phase at a lower rate puts most batches on "where", with the
+# other tasks replayed so they are kept.
+FOCUS = {"colour": 0.08, "shape": 0.10, "two_images": 0.15, "video": 0.04, "ground": 0.55, "think": 0.08}
 
-    torch.manual_seed(TRAIN_SEED)
-    rng = random.Random(TRAIN_SEED)
-    start = Path(tempfile.mkdtemp(prefix="tiny-start-"))
-    build_tiny_checkpoint(start)
-    processor = AutoProcessor.from_pretrained(start)
-    model = AutoModelForImageTextToText.from_pretrained(start, dtype=torch.float32)
+
+def run_phase(model, processor, kinds: dict, steps: int, batch_size: int, lr: float, seed: int, log_every: int = 50):
+    """``steps`` batches drawn from ``kinds`` (one kind per batch), AdamW with warm-up and cosine decay, the
+    auxiliary heads of ``ShapeProbe`` (new ones each phase)."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
     model.train()
     probe = ShapeProbe(model)
     optimizer = torch.optim.AdamW([*model.parameters(), *probe.parameters()], lr=lr, weight_decay=0.01)
@@ -159,10 +161,10 @@ def train(steps: int, batch_size: int, lr: float, output: Path, log_every: int =
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     )
-    kinds, weights = list(KINDS), list(KINDS.values())
+    names, weights = list(kinds), list(kinds.values())
     began, running = time.time(), 0.0
     for step in range(1, steps + 1):
-        kind = rng.choices(kinds, weights)[0]  # one kind per batch: image and video batches differ in options
+        kind = rng.choices(names, weights)[0]  # one kind per batch: image and video batches differ in options
         samples = [sample(kind, rng) for _ in range(batch_size)]
         batch = training_batch(processor, samples)
         loss = model(**batch).loss
@@ -184,14 +186,34 @@ def train(steps: int, batch_size: int, lr: float, output: Path, log_every: int =
             print(f"step {step:5d}  loss {running / log_every:.4f}  lr {schedule.get_last_lr()[0]:.2e}  {time.time() - began:6.0f}s", flush=True)
             running = 0.0
     probe.hook.remove()
-    scores = evaluate(model, processor)
     model.eval()
+
+
+def train(steps: int, focus_steps: int, batch_size: int, lr: float, output: Path, resume: Path | None = None) -> dict:
+    """Phase 1 (``steps`` at ``lr``, all tasks) from the random build, then phase 2 (``focus_steps`` at ``lr / 4``,
+    ``FOCUS``). ``resume``: a phase-1 checkpoint; only phase 2 runs (same result: each phase seeds itself)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    began = time.time()
+    start = resume or Path(tempfile.mkdtemp(prefix="tiny-start-"))
+    if resume is None:
+        build_tiny_checkpoint(start)
+    processor = AutoProcessor.from_pretrained(start)
+    model = AutoModelForImageTextToText.from_pretrained(start, dtype=torch.float32)
+    if resume is None:
+        print("phase 1: all tasks", flush=True)
+        run_phase(model, processor, KINDS, steps, batch_size, lr, TRAIN_SEED)
+    print("phase 2: grounding first", flush=True)
+    run_phase(model, processor, FOCUS, focus_steps, batch_size, lr / 4, TRAIN_SEED + 1)
+    scores = evaluate(model, processor)
     if output.exists():
         shutil.rmtree(output)
     model.save_pretrained(output)
     processor.save_pretrained(output)
-    recipe = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": TRAIN_SEED, "eval_seed": EVAL_SEED,
-              "kinds": KINDS, "held_out_accuracy": scores, "train_seconds": round(time.time() - began)}
+    recipe = {"phases": [{"steps": steps, "lr": lr, "seed": TRAIN_SEED, "kinds": KINDS},
+                         {"steps": focus_steps, "lr": lr / 4, "seed": TRAIN_SEED + 1, "kinds": FOCUS}],
+              "batch_size": batch_size, "eval_seed": EVAL_SEED, "held_out_accuracy": scores,
+              "train_seconds": round(time.time() - began), "resumed_from_phase_1": resume is not None}
     (output / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     (output / "README.md").write_text(
         "Tiny MiniCPM-V 4.6-architecture checkpoint trained by scripts/train_tiny.py on drawn pictures: it answers\n"
@@ -199,7 +221,8 @@ def train(steps: int, batch_size: int, lr: float, output: Path, log_every: int =
         "of a video, where the shape is (<ref>..</ref><box>x1 y1 x2 y2</box>, 0-1000 in steps of 50), and, with\n"
         "enable_thinking on, a short <think> block first. Nothing else. See recipe.json for settings and accuracy.\n"
     )
-    shutil.rmtree(start, ignore_errors=True)
+    if resume is None:
+        shutil.rmtree(start, ignore_errors=True)
     return scores
 
 
@@ -213,7 +236,9 @@ def print_table(scores: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2200)
+    parser.add_argument("--steps", type=int, default=2200, help="phase 1: all tasks")
+    parser.add_argument("--focus-steps", type=int, default=600, help="phase 2: grounding first")
+    parser.add_argument("--resume", type=Path, help="a phase-1 checkpoint: run phase 2 only")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--output", type=Path, default=TRAINED_TINY)
@@ -225,7 +250,7 @@ def main() -> None:
 
         scores = evaluate(AutoModelForImageTextToText.from_pretrained(args.output), AutoProcessor.from_pretrained(args.output))
     else:
-        scores = train(args.steps, args.batch_size, args.lr, args.output)
+        scores = train(args.steps, args.focus_steps, args.batch_size, args.lr, args.output, args.resume)
     print_table(scores)
 
 

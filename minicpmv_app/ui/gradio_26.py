@@ -8,7 +8,7 @@ from typing import Optional
 import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
-from ..session import ChatSession
+from ..session import ChatSession, is_video
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, grounding_row, refusal, render, session_state, settings_panel, stop_button,
 )
@@ -80,10 +80,13 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
     steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)
     steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit, then=then)
-    def locate(session: ChatSession, phrase: str, request: gr.Request):
-        return steps.locate(session, phrase, None, request)
+    def locate(session: ChatSession, phrase: str, message: dict, request: gr.Request):
+        # A picture waiting in the message box is the one to look in; otherwise the latest in the conversation.
+        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        pictures = [f for f in files if not is_video(f)]
+        return steps.locate(session, phrase, pictures[-1] if pictures else None, request)
 
-    located = locate_btn.click(locate, [session, locate_text], session, api_name="locate", **UI_STEP)
+    located = locate_btn.click(locate, [session, locate_text, box], session, api_name="locate", **UI_STEP)
     located.success(lambda: gr.MultimodalTextbox(interactive=False), None, box, queue=False, api_visibility="private")
     steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond", limit=limit, then=then)
     crop = gr.State()  # the path of the latest crop: a refused Zoom changes no visible component
