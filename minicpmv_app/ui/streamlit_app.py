@@ -252,3 +252,5 @@ def main() -> None:
             return
     render_question(turn)
     answer(session, chat, settings, lang)
+    if turn.regions:  # the sidebar was drawn before the answer: draw it again, now with the answer's boxes to zoom into
+        st.rerun()
