@@ -95,6 +95,17 @@ def text_of(bubble) -> str:
     return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in parts)
 
 
+def answer_text(display) -> str:
+    """The answer in a chat display: the last assistant bubble with text that is not a titled block (Thinking, the
+    raw answer) nor a picture (boxes drawn)."""
+    for bubble in reversed(display):
+        if bubble.get("role") == "assistant" and not (bubble.get("metadata") or {}).get("title"):
+            text = text_of(bubble)
+            if text:
+                return text
+    return ""
+
+
 def ask(client, text, files=(), max_new_tokens=8):
     """One turn through the app's API. Returns (display, the refusal's message or None).
 
@@ -244,7 +255,7 @@ def concurrent_sessions(client_factory, images: list, question: str, max_new_tok
     def answers_of(entries):
         return [session for name, session in entries if name == "respond" and session in sessions]
 
-    return dict(answers=[text_of(d[-1]) for d in displays], displays=displays,
+    return dict(answers=[answer_text(d) for d in displays], displays=displays,
                 arrival_order=answers_of(log["arrived"][arrived_before:]),
                 start_order=answers_of(log["started"][started_before:]))
 
@@ -329,7 +340,7 @@ def stop_latency(client_factory) -> dict:
     b.predict(api_name="/stop")
     final_a = job_a.result(timeout=60)
     final_b = job_b.result(timeout=60)
-    return dict(latency=latency, answer_a=text_of(final_a[-1]), b_answered=final_b[-1]["role"] == "assistant")
+    return dict(latency=latency, answer_a=answer_text(final_a), b_answered=final_b[-1]["role"] == "assistant")
 
 
 def gradio_cache_files() -> int:

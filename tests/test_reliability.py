@@ -72,7 +72,7 @@ def test_eight_concurrent_sessions_keep_their_own_pictures_in_queue_order(app, t
     # One model, served first come first served, as the server itself saw the requests arrive and start.
     assert len(crowd["arrival_order"]) == 8 and crowd["start_order"] == crowd["arrival_order"]
     for display, image in zip(crowd["displays"], images):
-        shown = [p["file"] for b in display for p in b["content"] if p.get("type") == "file"]
+        shown = [p["file"] for b in display if b["role"] == "user" for p in b["content"] if p.get("type") == "file"]
         assert len(shown) == 1 and Path(shown[0]["path"] if isinstance(shown[0], dict) else shown[0]).name == Path(image).name
 
 

@@ -78,7 +78,7 @@ class CountingChat:
     def __init__(self):
         self.calls = 0
 
-    def stream_conversation(self, conversation, generation, *, stop=None):
+    def stream_conversation(self, conversation, generation, *, stop=None, reasoning=False, keep_grounding=False):
         self.calls += 1
         yield "fine"
 

@@ -66,7 +66,7 @@ def test_regenerate_and_clear(app, image_file):
     ask(session, image_file(), "Hi")
     session.predict(api_name="/regenerate")
     assert roles(session.submit(*SAMPLING, api_name="/regenerate_respond").result()) == ["user", "user", "assistant"]
-    display, question = session.predict(api_name="/clear")
+    display, question, _zoom_choices = session.predict(api_name="/clear")
     assert display == [] and question == ""
 
 

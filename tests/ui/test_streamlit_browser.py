@@ -63,7 +63,7 @@ def test_browser_sends_a_question_and_sees_the_answer(streamlit_app, tmp_path):
         wait_for(lambda: messages.count() >= 2, timeout=90)
         assert "Hello from the browser" in messages.nth(0).inner_text()
         answer = messages.nth(1).locator('[data-testid="stMarkdownContainer"]')
-        wait_for(lambda: answer.count() and len(answer.first.inner_text().strip()) > 3, timeout=90)
+        wait_for(lambda: answer.count() and answer.first.inner_text().strip(), timeout=90)  # a one-word answer counts
         time.sleep(2)  # let the stream finish before the screenshot
         page.screenshot(path=str(tmp_path / "streamlit.png"), full_page=True)
         browser.close()
