@@ -14,7 +14,9 @@ exactly one of ``Done``, ``Stopped`` or ``Failed``; the UIs render them (Gradio,
 throttle refreshes.
 
 Only answered turns (and stopped ones with text) are the model's history; a failed turn stays on screen with its
-reason, out of the history, so the next question works and Regenerate retries it.
+reason, out of the history, so the next question works and Regenerate retries it. A turn keeps the model's
+reasoning apart (never sent back) and its raw answer, whose grounding regions are found once it is done (``Locate``
+asks for them, ``zoom`` crops one).
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
-from .errors import InvalidInputError, MiniCPMVError
-from .media.images import prepare_image
-from .media.video import load_video
 from PIL import Image
 
 from . import grounding
+from .errors import InvalidInputError, MiniCPMVError
+from .media.images import prepare_image
+from .media.video import load_video
 from .messages import Conversation, Message, Part
 from .reasoning import Reasoning
 
@@ -338,6 +340,7 @@ class ChatSession:
             earlier = [m for m in conversation.messages[:-1] if m.role == "user" and m.images]
             turn.images = earlier[-1].images if earlier else []
         turn.regions = grounding.assign_images(regions, len(turn.images), turn.text, turn.answer)
+
     def _refuse_if_busy(self) -> None:
         if self.state == State.ANSWERING:
             raise InvalidInputError("An answer is still being written: wait for it, or press Stop.", key="busy_answering")
