@@ -110,7 +110,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
     while it is written, closed once the answer starts), the answer (without grounding tags), the pictures with
     its boxes drawn, or the reason it failed, or (stopped)."""
     messages: list[dict] = []
-    for turn in session.turns:
+    for number, turn in enumerate(session.turns):
         messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
         if turn.text:
             messages.append({"role": "user", "content": turn.text})
@@ -118,7 +118,8 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             status = "pending" if turn.thinking else "done"
             # A new id once it is done: Gradio opens or closes a block only when it first draws it.
             messages.append({"role": "assistant", "content": turn.reasoning.strip(),
-                             "metadata": {"title": text("thinking", lang), "status": status, "id": f"think-{status}"}})
+                             "metadata": {"title": text("thinking", lang), "status": status,
+                                          "id": f"think-{number}-{status}"}})
         if turn.state == State.FAILED:
             messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
         elif turn.state == State.STOPPED and not turn.answer:
@@ -127,7 +128,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             messages.append({"role": "assistant", "content": turn.shown_answer})
         if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
             messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
-                             "metadata": {"title": text("raw_answer", lang), "status": "done", "id": "raw"}})
+                             "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})
         for index, figure in turn.figures():
             messages.append({"role": "assistant", "content": {"path": figure_file(turn, index, figure),
                                                                "alt_text": text("grounding_figure", lang, n=index + 1)}})
