@@ -19,7 +19,11 @@ SCALE = 1000
 GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: <ref>{}</ref>"
 # How many numbers each kind holds: corners, a point, four corners.
 _ARITY = {"box": 4, "point": 2, "quad": 8}
-_REGION = re.compile(r"(?:<ref>(?P<ref>.*?)</ref>\s*)?<(?P<kind>box|point|quad)>(?P<body>.*?)</(?P=kind)>", re.DOTALL)
+# A ref never spans another ref's end: "The <ref>cat</ref> and the <ref>dog</ref><box>…" labels the box "dog".
+_REGION = re.compile(
+    r"(?:<ref>(?P<ref>(?:(?!</ref>).)*?)</ref>\s*)?<(?P<kind>box|point|quad)>(?P<body>(?:(?!</(?P=kind)>).)*?)</(?P=kind)>",
+    re.DOTALL,
+)
 _COORDS = re.compile(r"<(box|point|quad)>.*?</\1>", re.DOTALL)
 _TAGS = ("<ref>", "</ref>", "<box>", "</box>", "<point>", "</point>", "<quad>", "</quad>")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

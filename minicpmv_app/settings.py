@@ -47,8 +47,10 @@ class Setting:
     choices: tuple = ()  # for a knob of kind "choice"
     openai_path: tuple = ()  # where a knob goes in an OpenAI-compatible request, e.g. ("mm_processor_kwargs",)
 
-    def default_for(self, mode: str = SAMPLING) -> Any:
-        return PRESETS.get(mode, {}).get(self.name, self.default)
+    def default_for(self, mode: str = SAMPLING, model_presets: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Any:
+        """The value a UI starts from: the model's own (its checkpoint's sampling values), else upstream's preset."""
+        own = (model_presets or {}).get(mode, {})
+        return own[self.name] if self.name in own else PRESETS.get(mode, {}).get(self.name, self.default)
 
     def check(self, value: Any) -> Any:
         """``value`` converted to this setting's type, or ``InvalidInputError`` naming the range."""

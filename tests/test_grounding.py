@@ -27,6 +27,13 @@ def test_points_quads_and_boxes_without_a_ref():
     assert (bare.kind, bare.label) == ("box", "")
 
 
+def test_a_ref_without_a_box_does_not_swallow_the_next_one():
+    text = "The <ref>cat</ref> sits next to the <ref>dog</ref><box>100 100 200 200</box>."
+    (dog,) = parse(text)
+    assert dog.label == "dog" and dog.raw == "<ref>dog</ref><box>100 100 200 200</box>"
+    assert strip_grounding(text) == "The cat sits next to the dog."
+
+
 def test_malformed_tags_are_skipped_not_guessed():
     text = "<box>1 2 3</box> <point>5</point> <ref>x</ref><box>a b c d</box> <box>10 20 30 40"
     assert parse(text) == []

@@ -95,6 +95,8 @@ def test_a_request_over_the_cap_is_refused_before_it_starts(monkeypatch):
         list(generate(conversation, resolve(max_new_tokens=4000)))
     assert caught.value.key == "gpu_time_over_cap" and "allows 60 s" in str(caught.value) and chat.calls == 0
     assert list(generate(conversation, resolve(max_new_tokens=64))) == ["fine"] and chat.calls == 1
+    # spaces.GPU calls the duration function with the task's own arguments: the stream options included.
+    assert zerogpu.slot_seconds(conversation, resolve(max_new_tokens=64), True, True) <= 60
 
 
 def test_zerogpu_puts_the_model_on_cuda_at_import(monkeypatch):

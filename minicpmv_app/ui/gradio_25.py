@@ -21,7 +21,8 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload"], height=300)
                 steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True,
-                                                          server=chat.backend.name == "openai"))
+                                                          server=chat.backend.name == "openai",
+                                                          model_presets=chat.backend.preset_overrides))
             with gr.Column(scale=2):
                 one_image_chat(steps, label, image, max(1, chat.backend.concurrency))
     demo.launch_kwargs = label.launch_kwargs()

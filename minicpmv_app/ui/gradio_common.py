@@ -49,17 +49,19 @@ class SettingsPanel:
 
 
 def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict] = None, *,
-                   open: bool = False, server: bool = False) -> SettingsPanel:
+                   open: bool = False, server: bool = False, model_presets: Optional[dict] = None) -> SettingsPanel:
     """The schema's settings as components: decoding in a closed accordion, the model's own knobs (``knobs``:
     name -> the model card's default) in an open one, with a note on what a server does with them (``server``).
-    ``label`` is the UI's ``i18n.Labels``; ``defaults`` overrides values."""
+    ``label`` is the UI's ``i18n.Labels``; ``defaults`` overrides values; ``model_presets`` are the model's own
+    sampling values (``Backend.preset_overrides``: a checkpoint's generation_config.json), which the panel starts
+    from instead of upstream's preset."""
     defaults = defaults or {}
     knobs = dict(knobs or {})
     mode = defaults.get("decode_type") or schema.SAMPLING
     built: dict[str, gr.components.Component] = {}
 
     def component(setting: schema.Setting):
-        value = defaults.get(setting.name, knobs.get(setting.name, setting.default_for(mode)))
+        value = defaults.get(setting.name, knobs.get(setting.name, setting.default_for(mode, model_presets)))
         info = label(setting.info) if setting.info else None
         elem_id = f"setting-{setting.name.replace('_', '-')}"
         if setting.kind == "bool":
@@ -93,10 +95,9 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
 
     def on_decode_change(mode: str):
         # Each mode brings its preset values; only the sliders that mode uses stay editable.
-        return [
-            gr.Slider(interactive=mode in s.modes, **({"value": schema.PRESETS[mode][s.name]} if s.name in schema.PRESETS[mode] else {}))
-            for s in sliders
-        ]
+        preset = {**schema.PRESETS[mode], **(model_presets or {}).get(mode, {})}
+        return [gr.Slider(interactive=mode in s.modes, **({"value": preset[s.name]} if s.name in preset else {}))
+                for s in sliders]
 
     built["decode_type"].change(on_decode_change, built["decode_type"], [built[s.name] for s in sliders],
                                 queue=False, api_visibility="private")

@@ -146,10 +146,10 @@ def browser_language() -> str:
     return language_of(locale)
 
 
-def setting_widget(setting: schema.Setting, lang: str, knobs: Optional[dict] = None):
+def setting_widget(setting: schema.Setting, lang: str, knobs: Optional[dict] = None, model_presets=None):
     """One schema setting in the sidebar (sampling only here, as upstream's Streamlit demo; knobs with the model's
     defaults)."""
-    value = (knobs or {}).get(setting.name, setting.default_for(schema.SAMPLING))
+    value = (knobs or {}).get(setting.name, setting.default_for(schema.SAMPLING, model_presets))
     help_ = text(setting.info, lang) if setting.info else None
     if setting.kind == "bool":
         return st.toggle(text(setting.label, lang), value=bool(value), help=help_, key=f"knob_{setting.name}")
@@ -171,11 +171,12 @@ def sidebar(default_lang: str) -> tuple[str, str]:
     return lang, mode
 
 
-def settings_sidebar(lang: str, knobs: dict) -> tuple[dict, bool]:
-    """The model's own knobs first (with its defaults), then sampling settings, then Clear."""
+def settings_sidebar(lang: str, knobs: dict, model_presets=None) -> tuple[dict, bool]:
+    """The model's own knobs first (with its defaults), then sampling settings (from the model's own values where
+    its checkpoint sets them), then Clear."""
     with st.sidebar:
         settings = {s.name: setting_widget(s, lang, knobs) for s in schema.SCHEMA if s.knob and s.name in knobs}
-        settings.update({s.name: setting_widget(s, lang) for s in schema.SCHEMA
+        settings.update({s.name: setting_widget(s, lang, None, model_presets) for s in schema.SCHEMA
                          if schema.SAMPLING in s.modes and s.kind != "choice" and not s.knob})
         settings["decode_type"] = schema.SAMPLING
         settings["system_prompt"] = (settings.get("system_prompt") or "").strip() or None
@@ -217,7 +218,7 @@ def main() -> None:
             st.stop()
     st.caption(f"`{chat.backend.describe()}`")
     session, uploads = session_state()
-    settings, clear = settings_sidebar(lang, chat.knobs)
+    settings, clear = settings_sidebar(lang, chat.knobs, chat.backend.preset_overrides)
     if clear:
         session.clear()
         uploads.clear()

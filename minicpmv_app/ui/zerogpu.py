@@ -45,8 +45,8 @@ def needed_seconds(conversation, generation) -> int:
                             sum(len(v) for v in conversation.videos), bool(generation.knobs.get("enable_thinking")))
 
 
-def slot_seconds(conversation, generation) -> int:
-    """What ``spaces.GPU`` is asked for (its dynamic duration gets the task's own arguments)."""
+def slot_seconds(conversation, generation, *_options) -> int:
+    """What ``spaces.GPU`` is asked for (its dynamic duration gets the task's own arguments, the stream options too)."""
     return min(needed_seconds(conversation, generation), cap_seconds())
 
 

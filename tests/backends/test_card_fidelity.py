@@ -139,5 +139,11 @@ def test_sampling_defaults_come_from_the_checkpoints_generation_config(tiny_fold
     chat = MiniCPMVChat(str(folder), device="cpu")
     assert dict(chat.settings().params) == {"temperature": 0.7, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0}
     assert chat.settings(top_p=0.5).params["top_p"] == 0.5
+    # The UIs start from them too (a slider that started at upstream's value would override the checkpoint).
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    sliders = {c["props"].get("label"): c["props"].get("value") for c in build_demo(chat, lang="en").config["components"]
+               if c.get("type") == "slider"}
+    assert (sliders["Top p"], sliders["Top k"], sliders["Repetition penalty"]) == (1.0, 0, 1.0)
     # A checkpoint that sets none keeps upstream's preset.
     assert dict(MiniCPMVChat(str(tiny_folder), device="cpu").settings().params)["top_k"] == 100
