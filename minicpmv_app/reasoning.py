@@ -21,11 +21,15 @@ class ThinkSplitter:
     """Feed raw text pieces; get ``Reasoning`` and answer pieces. Tags may be cut anywhere between pieces.
 
     ``inside``: the prompt already opened the block (a template that ends with ``<think>\\n``), so the model's
-    first words are reasoning. Whitespace between ``</think>`` and the answer is dropped.
+    first words are reasoning. ``maybe_inside``: thinking is on but the prompt is not known (a server, a checkpoint's
+    own ``chat()``): the text is held back until it shows which, an opener first (a block follows), a ``</think>``
+    (what came before was reasoning), or the end (it was all answer). Whitespace between ``</think>`` and the
+    answer is dropped.
     """
 
-    def __init__(self, inside: bool = False) -> None:
+    def __init__(self, inside: bool = False, maybe_inside: bool = False) -> None:
         self.inside = inside
+        self.undecided = maybe_inside and not inside
         self._pending = ""
         self._answer_started = False
         self._seen_block = inside
@@ -34,6 +38,19 @@ class ThinkSplitter:
     def feed(self, piece: str) -> list[str]:
         self._pending += piece
         out: list[str] = []
+        if self.undecided:
+            head = self._pending.lstrip()
+            if head.startswith(OPEN) or (OPEN.startswith(head) and head):
+                if not head.startswith(OPEN):
+                    return out  # "<thi": wait for the rest
+                self.undecided = False  # an opener: the usual way
+            elif CLOSE in self._pending:
+                reasoning, _, self._pending = self._pending.partition(CLOSE)
+                self.undecided, self.inside, self._seen_block = False, True, True
+                self._emit(reasoning, out)
+                self.inside = False
+            else:
+                return out  # undecided: hold the text back
         while self._pending:
             tag = CLOSE if self.inside else OPEN
             at = self._pending.find(tag)
@@ -56,8 +73,16 @@ class ThinkSplitter:
     def flush(self) -> list[str]:
         out: list[str] = []
         rest, self._pending = self._pending, ""
+        self.undecided = False  # no </think> came: it was all answer
         self._emit(rest, out)
         return out
+
+    def answer_follows(self) -> list[str]:
+        """The server sent its reasoning apart (``reasoning_content``): what is held back, and what comes, is answer."""
+        if not self.undecided:
+            return []
+        self.undecided = False
+        return self.flush()
 
     def _emit(self, text: str, out: list[str]) -> None:
         if not text:
@@ -78,13 +103,14 @@ class ThinkSplitter:
         out.append(text)
 
 
-def split_reasoning(pieces: Iterable[str], *, inside: bool = False) -> Iterator[str]:
+def split_reasoning(pieces: Iterable[str], *, inside: bool = False, maybe_inside: bool = False) -> Iterator[str]:
     """``ThinkSplitter`` over a stream; pieces that are already ``Reasoning`` pass through."""
-    splitter = ThinkSplitter(inside)
+    splitter = ThinkSplitter(inside, maybe_inside)
     try:
         for piece in pieces:
             if isinstance(piece, Reasoning):
                 yield piece
+                yield from splitter.answer_follows()
                 continue
             for part in splitter.feed(piece):
                 yield part

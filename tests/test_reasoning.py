@@ -40,3 +40,18 @@ def test_a_stream_ending_inside_the_block_keeps_what_was_thought():
     splitter = ThinkSplitter()
     out = splitter.feed("<think>half a tho") + splitter.flush()
     assert "".join(out) == "half a tho" and all(isinstance(p, Reasoning) for p in out)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_thinking_on_with_an_unknown_prompt_finds_out_from_the_text(size):
+    def cut(text):
+        return [text[i : i + size] for i in range(0, len(text), size)]
+
+    # The prompt opened the block (a server without a reasoning parser, 4.6-Thinking's template).
+    assert parts(cut("Looks red.\n</think>\n\nred"), maybe_inside=True) == ("Looks red.", "red")
+    # The model opened it itself.
+    assert parts(cut("<think>Looks red.</think>red"), maybe_inside=True) == ("Looks red.", "red")
+    # It did not think at all: everything is the answer, given at the end.
+    assert parts(cut("Just red."), maybe_inside=True) == ("", "Just red.")
+    # The server parsed the reasoning itself: its content is the answer.
+    assert parts([Reasoning("Hmm."), "red"], maybe_inside=True) == ("Hmm.", "red")

@@ -163,7 +163,9 @@ class OpenAIBackend(Backend):
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
-        return split_reasoning(self._pieces(conversation, settings, stop))
+        # With thinking on, a server without a reasoning parser may send "…</think>" with the opener in the prompt.
+        return split_reasoning(self._pieces(conversation, settings, stop),
+                               maybe_inside=bool(settings.knobs.get("enable_thinking")))
 
     def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         import httpx

@@ -122,7 +122,9 @@ class RemoteCodeBackend(Backend):
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
-        return split_reasoning(self._pieces(conversation, settings, stop))
+        # With thinking on, the checkpoint's template may open <think> in the prompt it builds itself.
+        return split_reasoning(self._pieces(conversation, settings, stop),
+                               maybe_inside=bool(settings.knobs.get("enable_thinking")))
 
     def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         kwargs = self.chat_arguments(conversation, settings)
