@@ -243,7 +243,7 @@ def main() -> None:
         else:
             question = submitted.text
             files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]
-        if st.session_state.get("zoom_crop"):  # a Zoom crop goes with the next message, as its picture
+        if st.session_state.get("zoom_crop") and options["accept_file"]:  # a Zoom crop goes with the next message
             files = [st.session_state.zoom_crop, *files]
             st.session_state.zoom_crop = None
         try:
