@@ -296,23 +296,25 @@ class ChatSession:
                 return pictures[-1]
         return None
 
-    def regions(self) -> list:
-        """The placed regions of the latest answer that has any (what Zoom offers)."""
+    def _latest_grounded(self) -> tuple[Optional[Turn], list]:
+        """The latest turn whose answer has placed regions, and those regions."""
         for turn in reversed(self.turns):
             placed = [r for r in turn.regions if r.image is not None]
             if placed:
-                return placed
-        return []
+                return turn, placed
+        return None, []
+
+    def regions(self) -> list:
+        """The placed regions of the latest answer that has any (what Zoom offers)."""
+        return self._latest_grounded()[1]
 
     def zoom(self, number: int) -> Image.Image:
         """The picture cropped to region ``number`` of ``regions()`` (with a margin)."""
-        for turn in reversed(self.turns):
-            placed = [r for r in turn.regions if r.image is not None]
-            if placed:
-                if not 0 <= number < len(placed):
-                    break
-                return grounding.crop(turn.images[placed[number].image], placed[number])
-        raise InvalidInputError("No box to zoom into yet: use Locate, or ask where something is.", key="nothing_to_zoom")
+        turn, placed = self._latest_grounded()
+        if turn is None or not 0 <= number < len(placed):
+            raise InvalidInputError("No box to zoom into yet: use Locate, or ask where something is.",
+                                    key="nothing_to_zoom")
+        return grounding.crop(turn.images[placed[number].image], placed[number])
 
     def locate(self, phrase: str, picture: Optional[str] = None, *, resend: bool = True) -> Turn:
         """Ask the grounding prompt for ``phrase`` about ``picture`` (default: the latest picture), sent with the
