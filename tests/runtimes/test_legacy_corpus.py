@@ -77,9 +77,12 @@ def test_upstream_call_samples_and_streams(chats, name):
     chat = chats[name]
     request = {"image": None, "question": json.dumps([{"role": "user", "content": QUESTION}])}
     request["image"] = img2base64(reference_image())
-    assert chat.chat(request, max_new_tokens=16).strip()
-    pieces = list(chat.stream(request, max_new_tokens=16))
-    assert pieces and "".join(pieces).strip()
+    # Random weights: one sampled answer may be an end-of-text token or whitespace alone, so the call must give
+    # text in one of a few tries (CI once drew an empty 2.6 answer); a broken path gives none in any.
+    answers = [chat.chat(request, max_new_tokens=16) for _ in range(4)]
+    assert all(isinstance(answer, str) for answer in answers) and any(answer.strip() for answer in answers)
+    streams = [list(chat.stream(request, max_new_tokens=16)) for _ in range(4)]
+    assert any(pieces and "".join(pieces).strip() for pieces in streams)
 
 
 def test_each_generation_offers_its_own_knobs_with_card_defaults(chats):
