@@ -47,6 +47,11 @@ class GenerationSettings:
         kwargs["max_new_tokens"] = self.max_new_tokens
         return kwargs
 
+    def record(self) -> dict[str, Any]:
+        """Everything that decides an answer, as plain data (an export's run card)."""
+        return {"decode_type": self.decode_type, **dict(self.params), "max_new_tokens": self.max_new_tokens,
+                "system_prompt": self.system_prompt, **dict(self.knobs)}
+
 
 def normalise_decode_type(value: Any) -> str:
     if value is None:

@@ -33,6 +33,7 @@ from PIL import Image
 
 from . import grounding
 from .errors import InvalidInputError, MiniCPMVError
+from .media.documents import MAX_PAGES, check_pdf, is_pdf, render_pdf, target_pixels
 from .media.images import prepare_image
 from .media.video import load_video
 from .messages import Conversation, Message, Part
@@ -66,7 +67,7 @@ class StoppedByUser(MiniCPMVError):
 # -- events ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Progress:
-    """Media are being prepared: ``done`` of ``total`` video frames."""
+    """Media are being prepared: ``done`` of ``total`` video frames (``kind`` "video") or PDF pages ("pdf")."""
 
     done: int
     total: int
@@ -112,6 +113,8 @@ class Turn:
     error: Optional[BaseException] = None
     parts: Optional[list[Part]] = None  # decoded media + text, kept for Regenerate
     example: bool = False  # a few-shot example: its answer was written by the person
+    pages: str = ""  # the page range of the turn's PDFs ("" = every page)
+    settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
     _figures: Optional[list] = field(default=None, repr=False, compare=False)
@@ -190,14 +193,15 @@ class ChatSession:
         return messages
 
     # -- transitions ---------------------------------------------------------------------------------
-    def submit(self, text: str, files: Sequence[str] = ()) -> Turn:
-        """idle / answered / failed / stopped → pending."""
+    def submit(self, text: str, files: Sequence[str] = (), *, pages: str = "") -> Turn:
+        """idle / answered / failed / stopped → pending. ``pages`` chooses the pages of the turn's PDFs."""
         text = (text or "").strip()
         files = [str(f) for f in files or []]
+        pages = (pages or "").strip() if any(is_pdf(f) for f in files) else ""
         with self._lock:
             self._refuse_if_busy()
-            self._check_media(text, files)
-            turn = Turn(text, files)
+            self._check_media(text, files, pages)
+            turn = Turn(text, files, pages=pages)
             self.turns.append(turn)
             return turn
 
@@ -253,8 +257,9 @@ class ChatSession:
             turn.state = State.ANSWERING
         try:
             generation = chat.settings(**settings)
+            turn.settings = generation.record()
             if turn.parts is None:
-                yield from decode_with_progress(turn, chat.frame_plan(generation))
+                yield from decode_with_progress(turn, chat.frame_plan(generation), chat.page_pixels(generation))
             if turn.stop.is_set():
                 raise StoppedByUser()
             conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
@@ -291,7 +296,7 @@ class ChatSession:
     def last_picture(self) -> Optional[str]:
         """The file of the latest picture in the conversation (what Locate looks in)."""
         for turn in reversed(self.turns):
-            pictures = [f for f in turn.files if not is_video(f)]
+            pictures = [f for f in turn.files if not is_video(f) and not is_pdf(f)]
             if pictures and turn.in_history:
                 return pictures[-1]
         return None
@@ -349,9 +354,14 @@ class ChatSession:
         if self.state == State.PENDING:
             raise InvalidInputError("The last question is waiting for its answer.", key="busy_pending")
 
-    def _check_media(self, text: str, files: list[str]) -> None:
+    def _check_media(self, text: str, files: list[str], pages: str = "") -> None:
         if not text and not files:
             raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
+        documents = [check_pdf(f, pages) for f in files if is_pdf(f)]  # refuses a bad file or range
+        total = sum(map(len, documents))
+        if total > MAX_PAGES:
+            raise InvalidInputError(f"{total} pages is more than {MAX_PAGES} per message: choose a page range.",
+                                    key="pdf_too_many_pages", count=total, limit=MAX_PAGES)
         videos = [f for f in files if is_video(f)]
         has_images = len(videos) < len(files)
         if len(videos) > 1:
@@ -371,19 +381,20 @@ class ChatSession:
             )
 
 
-def decode_with_progress(turn: Turn, plan=None) -> Iterator[Progress]:
-    """Decode ``turn``'s media in a helper thread, yielding its progress; Stop is checked between frames."""
+def decode_with_progress(turn: Turn, plan=None, pixels: Optional[int] = None) -> Iterator[Progress]:
+    """Decode ``turn``'s media in a helper thread, yielding its progress; Stop is checked between frames and
+    pages."""
     events: queue.Queue = queue.Queue()
     outcome: list = []
 
-    def on_frames(done: int, total: int) -> None:
+    def on_progress(done: int, total: int, kind: str = "video") -> None:
         if turn.stop.is_set():
             raise StoppedByUser()
-        events.put(Progress(done, total))
+        events.put(Progress(done, total, kind))
 
     def work() -> None:
         try:
-            outcome.append(decode(turn, on_frames, plan))
+            outcome.append(decode(turn, on_progress, plan, pixels))
         except BaseException as exc:  # re-raised in the answering thread
             outcome.append(exc)
         events.put(None)
@@ -396,11 +407,19 @@ def decode_with_progress(turn: Turn, plan=None) -> Iterator[Progress]:
     turn.parts = outcome[0]
 
 
-def decode(turn: Turn, on_frames=None, plan=None) -> list[Part]:
-    """A turn's files as model inputs (images prepared, videos sampled by ``plan``), then its text."""
-    parts: list[Part] = [
-        load_video(f, progress=on_frames, plan=plan) if is_video(f) else prepare_image(f) for f in turn.files
-    ]
+def decode(turn: Turn, on_progress=None, plan=None, pixels: Optional[int] = None) -> list[Part]:
+    """A turn's files as model inputs (images prepared, videos sampled by ``plan``, PDFs as their chosen pages
+    rendered to ``pixels``), then its text."""
+    parts: list[Part] = []
+    for f in turn.files:
+        if is_video(f):
+            parts.append(load_video(f, progress=on_progress, plan=plan))
+        elif is_pdf(f):
+            pages = render_pdf(f, check_pdf(f, turn.pages), pixels=pixels or target_pixels(),
+                               progress=(lambda d, t: on_progress(d, t, "pdf")) if on_progress else None)
+            parts += [prepare_image(page) for page in pages]
+        else:
+            parts.append(prepare_image(f))
     if turn.text:
         parts.append(turn.text)
     return parts

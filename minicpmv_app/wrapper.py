@@ -93,6 +93,10 @@ class MiniCPMVChat:
         """The per-model settings this model takes, with its model card's defaults."""
         return dict(self.backend.knobs)
 
+    def page_pixels(self, settings: GenerationSettings) -> int:
+        """How many pixels each PDF page is drawn with for this model under ``settings``."""
+        return self.backend.page_pixels(settings)
+
     def frame_plan(self, settings: GenerationSettings):
         """Which frames of a video the model wants under ``settings``."""
         return self.backend.frame_plan(settings)

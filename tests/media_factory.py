@@ -58,3 +58,17 @@ def set_display_rotation(path: Path, degrees: int) -> Path:
     struct.pack_into(">9i", data, matrix, a, b, 0, c, d, 0, 0, 0, 0x40000000)
     path.write_bytes(bytes(data))
     return path
+
+
+def write_pdf(path: Path, pages: list, *, password: str | None = None) -> Path:
+    """A PDF whose pages are the given pictures (Pillow writes it); with ``password``, encrypted (pypdf)."""
+    first, *rest = [page.convert("RGB") for page in pages]
+    first.save(path, format="PDF", save_all=True, append_images=rest, resolution=72)
+    if password:
+        from pypdf import PdfReader, PdfWriter
+
+        writer = PdfWriter(clone_from=PdfReader(path))
+        writer.encrypt(password, algorithm="RC4-128")
+        with open(path, "wb") as file:
+            writer.write(file)
+    return path

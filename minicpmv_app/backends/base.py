@@ -35,6 +35,13 @@ class Backend(ABC):
     def describe(self) -> str:
         return self.name
 
+    def page_pixels(self, settings: GenerationSettings) -> int:
+        """How many pixels a PDF page is drawn with: the model's slice budget (``max_slice_nums`` tiles of its
+        ``scale_resolution``, 448 for every released generation)."""
+        from ..media.documents import SLICE_SIDE, target_pixels
+
+        return target_pixels(settings.knobs, side=getattr(self, "scale_resolution", SLICE_SIDE))
+
     def frame_plan(self, settings: GenerationSettings):
         """Which frames of a video this model wants (upstream's ~1 fps, at most ``max_num_frames``, by default)."""
         from ..media.video import MAX_NUM_FRAMES, UniformPlan

@@ -53,6 +53,7 @@ class NativeBackend(Backend):
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
         self.knobs = model_knobs(self.processor)
+        self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
     def describe(self) -> str:

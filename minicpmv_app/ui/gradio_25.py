@@ -6,8 +6,12 @@ from typing import Optional
 
 import gradio as gr
 
+from ..errors import InvalidInputError, MiniCPMVError
+from ..media.documents import check_pdf
 from ..session import ChatSession
-from .gradio_common import UI_STEP, ChatSteps, blocks, grounding_row, session_state, settings_panel, stop_button
+from .gradio_common import (
+    UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, session_state, settings_panel, stop_button,
+)
 from .i18n import Labels, text
 
 
@@ -19,18 +23,22 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
         gr.Markdown(f"`{chat.backend.describe()}`")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload"], height=300)
+                image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload", "webcam", "clipboard"],
+                                 height=300, elem_id="image-input")
+                document = gr.File(label=label("pdf_upload_25"), file_types=[".pdf"], type="filepath",
+                                   elem_id="pdf-input")
                 steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True,
                                                           server=chat.backend.name == "openai",
                                                           model_presets=chat.backend.preset_overrides))
             with gr.Column(scale=2):
-                one_image_chat(steps, label, image, max(1, chat.backend.concurrency))
+                one_image_chat(steps, label, image, document, max(1, chat.backend.concurrency))
     demo.launch_kwargs = label.launch_kwargs()
     return demo
 
 
-def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None:
-    """One image per conversation (as upstream): a new upload, or removing it, starts over, and the page says so."""
+def one_image_chat(steps: ChatSteps, label, image: gr.Image, document: gr.File, limit: int) -> None:
+    """One image per conversation (as upstream): a new upload, or removing it, starts over, and the page says so.
+    A PDF stands in for the image: one page of it (the page range) is the conversation's picture."""
 
     def new_image(picture, session: ChatSession, request: gr.Request):
         had_turns = bool(session.turns)
@@ -39,8 +47,16 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None
             gr.Info(text("new_image_new_chat", steps.language(request)))
         return [], gr.Button(interactive=False)
 
-    def add_turn(question: str, picture, session: ChatSession, request: gr.Request):
-        return steps.submit(session, question, [picture] if picture and not session.turns else [], request)
+    def add_turn(question: str, picture, pdf, pages: str, session: ChatSession, request: gr.Request):
+        source = pdf or picture
+        if pdf and not session.turns:
+            try:
+                if len(check_pdf(pdf, pages)) > 1:
+                    raise InvalidInputError("This model reads one page at a time: choose one page, e.g. 2.",
+                                            key="pdf_one_page")
+            except MiniCPMVError as exc:
+                raise refusal(exc, steps.language(request)) from None
+        return steps.submit(session, question, [source] if source and not session.turns else [], request, pages)
 
     def clear(session: ChatSession):
         session.clear()
@@ -61,11 +77,14 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, limit: int) -> None
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
+    pages = document_row(label, question)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     then = dict(fn=answered, inputs=session, outputs=[stop_btn, zoom_choice])
 
     image.change(new_image, [image, session], [chatbot, stop_btn], api_name="new_image", **UI_STEP)
-    submitted = question.submit(add_turn, [question, image, session], session, api_name="add_turn", **UI_STEP)
+    document.change(new_image, [document, session], [chatbot, stop_btn], api_name="new_document", **UI_STEP)
+    submitted = question.submit(add_turn, [question, image, document, pages, session], session, api_name="add_turn",
+                                **UI_STEP)
     submitted.success(lambda: "", None, question, queue=False, api_visibility="private")
     steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)

@@ -10,7 +10,7 @@ import gradio as gr
 from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, is_video
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, grounding_row, refusal, render, session_state, settings_panel, stop_button,
+    UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, render, session_state, settings_panel, stop_button,
 )
 from .i18n import Labels
 
@@ -48,9 +48,9 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
 def chat_tab(steps: ChatSteps, label, limit: int) -> None:
     """Text, several images or one video per message; Stop, Regenerate, Clear."""
 
-    def add_turn(message: dict, session: ChatSession, request: gr.Request):
+    def add_turn(message: dict, pages: str, session: ChatSession, request: gr.Request):
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
-        return steps.submit(session, (message or {}).get("text", ""), files, request)
+        return steps.submit(session, (message or {}).get("text", ""), files, request, pages)
 
     def free_input(session: ChatSession):
         return gr.MultimodalTextbox(value=None, interactive=True), gr.Button(interactive=False), steps.zoom_choices(session)
@@ -64,17 +64,18 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
 
     session = session_state()
     chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
-    box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video"],
+    box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video", ".pdf"],
                                file_count="multiple", sources=["upload"], show_label=False, elem_id="chat-input")
     with gr.Row():
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
+    pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     gr.Examples(examples(), inputs=box, label=label("examples"))
 
     then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])
-    submitted = box.submit(add_turn, [box, session], session, api_name="add_turn", **UI_STEP)
+    submitted = box.submit(add_turn, [box, pages, session], session, api_name="add_turn", **UI_STEP)
     # The box empties and locks once the turn is recorded; it opens again when the answer ends.
     submitted.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
                       api_visibility="private")

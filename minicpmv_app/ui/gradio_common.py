@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -21,6 +22,7 @@ import gradio as gr
 
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
+from ..media.documents import is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
 from .i18n import localized, request_language, text, user_message
@@ -113,6 +115,9 @@ def render(session: ChatSession, lang: str) -> list[dict]:
     messages: list[dict] = []
     for number, turn in enumerate(session.turns):
         messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
+        for document in (f for f in turn.files if is_pdf(f)):
+            messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name,
+                                                             pages=turn.pages or text("pdf_all_pages", lang))})
         if turn.text:
             messages.append({"role": "user", "content": turn.text})
         if turn.reasoning.strip():
@@ -167,7 +172,8 @@ def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progres
     for event in session.answer(chat, settings, generate):
         if isinstance(event, Progress):
             if progress is not None:
-                progress((event.done, event.total), desc=text("decoding_video", lang))
+                desc = text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
+                progress((event.done, event.total), desc=desc)
         elif isinstance(event, (TextDelta, ReasoningDelta)) and time.monotonic() - shown_at >= UPDATE_INTERVAL_S:
             shown_at = time.monotonic()
             yield render(session, lang)
@@ -188,9 +194,9 @@ class ChatSteps:
     def language(self, request: gr.Request) -> str:
         return request_language(request, self.lang)
 
-    def submit(self, session: ChatSession, text_: str, files: list, request: gr.Request) -> ChatSession:
+    def submit(self, session: ChatSession, text_: str, files: list, request: gr.Request, pages: str = "") -> ChatSession:
         try:
-            session.submit(text_, files)
+            session.submit(text_, files, pages=pages)
         except MiniCPMVError as exc:
             raise refusal(exc, self.language(request)) from None
         return session
@@ -266,6 +272,31 @@ def session_state() -> gr.State:
 def stop_button(label, **kwargs) -> gr.Button:
     """The one Stop: enabled only while an answer is pending or running."""
     return gr.Button(label("stop"), variant="stop", interactive=False, **kwargs)
+
+
+def document_row(label, target):
+    """A PDF's page range, and the document prompts: each puts its (editable) prompt into ``target``, a textbox
+    or a multimodal box whose files stay."""
+    with gr.Row(equal_height=True):
+        pages = gr.Textbox(label=label("pdf_pages"), placeholder=label("pdf_pages_placeholder"), scale=1,
+                           elem_id="pdf-pages")
+        with gr.Column(scale=3):
+            gr.Markdown(label("doc_presets"))
+            with gr.Row():
+                for key in DOCUMENT_PRESETS:
+                    button = gr.Button(label(f"preset_{key}"), size="sm", elem_id=f"preset-{key}")
+                    button.click(partial(fill_prompt, key, label.forced), target, target, queue=False, api_visibility="private")
+    return pages
+
+
+DOCUMENT_PRESETS = ("transcribe", "table", "summary")
+
+
+def fill_prompt(key: str, forced: Optional[str], current, request: gr.Request):
+    prompt = text(f"prompt_{key}", request_language(request, forced))
+    if isinstance(current, dict):  # a MultimodalTextbox: keep the attached files
+        return {"text": prompt, "files": current.get("files") or []}
+    return prompt
 
 
 def grounding_row(label):

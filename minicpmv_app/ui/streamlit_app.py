@@ -19,6 +19,7 @@ import streamlit as st
 from .. import cli
 from .. import settings as schema
 from ..grounding import GroundingFilter
+from ..media.documents import PDF_SUFFIXES, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
 from .i18n import LANGUAGES, language_of, localized, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
@@ -28,7 +29,9 @@ MODES = {
     "mode_single_image": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)),
     "mode_multi_image": dict(accept_file="multiple", file_type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)),
     "mode_video": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES)),
+    "mode_document": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in PDF_SUFFIXES)),
 }
+DOCUMENT_PRESETS = ("transcribe", "table", "summary")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -58,17 +61,20 @@ def session_state() -> tuple[ChatSession, UploadFolder]:
 
 def render_history(session: ChatSession, lang: str) -> None:
     for turn in session.turns:
-        render_question(turn)
+        render_question(turn, lang)
         if turn.state != State.PENDING:
             with st.chat_message("assistant"):
                 render_answer(turn, lang)
 
 
-def render_question(turn: Turn) -> None:
+def render_question(turn: Turn, lang: str) -> None:
     with st.chat_message("user"):
         for path in turn.files:
             try:
-                if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+                if is_pdf(path):
+                    st.caption(text("pdf_turn", lang, name=os.path.basename(path),
+                                    pages=turn.pages or text("pdf_all_pages", lang)))
+                elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
                     st.video(path)
                 else:
                     st.image(path, width=240)
@@ -112,8 +118,9 @@ def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
         nonlocal bar, thinking, thought_slot, thought
         for event in session.answer(chat, settings):
             if isinstance(event, Progress):
-                bar = bar or st.progress(0.0, text=text("decoding_video", lang))
-                bar.progress(event.done / max(1, event.total), text=text("decoding_video", lang))
+                what = text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
+                bar = bar or st.progress(0.0, text=what)
+                bar.progress(event.done / max(1, event.total), text=what)
             elif isinstance(event, ReasoningDelta):
                 if thinking is None:
                     thinking = thinking_area.status(text("thinking", lang), expanded=True)
@@ -184,6 +191,18 @@ def settings_sidebar(lang: str, knobs: dict, model_presets=None) -> tuple[dict, 
     return settings, clear
 
 
+def document_sidebar(lang: str) -> tuple[str, str]:
+    """Document mode: the page range, and a document prompt the person can edit (sent when the message has no
+    text of its own)."""
+    with st.sidebar:
+        st.subheader(text("mode_document", lang))
+        pages = st.text_input(text("pdf_pages", lang), placeholder=text("pdf_pages_placeholder", lang), key="pdf_pages")
+        preset = st.selectbox(text("doc_presets", lang), DOCUMENT_PRESETS, format_func=lambda k: text(f"preset_{k}", lang),
+                              key="doc_preset")
+        prompt = st.text_area(text("doc_prompt", lang), text(f"prompt_{preset}", lang), key=f"doc_prompt_{preset}_{lang}")
+    return pages, prompt
+
+
 def grounding_sidebar(session: ChatSession, uploads: UploadFolder, lang: str) -> Optional[str]:
     """Locate (a phrase, asked with the grounding prompt about the latest picture) and Zoom (the chosen box,
     cropped, attached to the next message). Returns the phrase to locate, if asked."""
@@ -224,6 +243,7 @@ def main() -> None:
         uploads.clear()
         st.session_state.zoom_crop = None
     locate = grounding_sidebar(session, uploads, lang)
+    pages, document_prompt = document_sidebar(lang) if mode == "mode_document" else ("", "")
 
     render_history(session, lang)
     options = MODES[mode]
@@ -243,15 +263,17 @@ def main() -> None:
         else:
             question = submitted.text
             files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]
+            if not question.strip() and files and mode == "mode_document":
+                question = document_prompt
         if st.session_state.get("zoom_crop") and options["accept_file"]:  # a Zoom crop goes with the next message
             files = [st.session_state.zoom_crop, *files]
             st.session_state.zoom_crop = None
         try:
-            turn = session.submit(question, files)
+            turn = session.submit(question, files, pages=pages)
         except Exception as exc:
             st.error(localized(exc, lang))
             return
-    render_question(turn)
+    render_question(turn, lang)
     answer(session, chat, settings, lang)
     if turn.regions:  # the sidebar was drawn before the answer: draw it again, now with the answer's boxes to zoom into
         st.rerun()
