@@ -13,7 +13,6 @@ import logging
 import os
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -160,6 +159,18 @@ def save_picture(picture, prefix: str) -> str:
     return path
 
 
+UNUSABLE_FILE = {"pdf_encrypted", "pdf_unreadable"}
+
+
+def discard_uploads(files) -> None:
+    """Delete refused files that Gradio cached for this app (nothing outside its upload folder)."""
+    cache = Path(gr.utils.get_upload_folder()).resolve()
+    for file in files:
+        path = Path(file).resolve()
+        if cache in path.parents and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
     """A refused click, as a message in the page (the session is unchanged)."""
     return gr.Error(localized(exc, lang), print_exception=False)
@@ -198,6 +209,8 @@ class ChatSteps:
         try:
             session.submit(text_, files, pages=pages)
         except MiniCPMVError as exc:
+            if exc.key in UNUSABLE_FILE:  # it can never be used: not kept in the upload cache for its hour
+                discard_uploads(files)
             raise refusal(exc, self.language(request)) from None
         return session
 
@@ -285,18 +298,21 @@ def document_row(label, target):
             with gr.Row():
                 for key in DOCUMENT_PRESETS:
                     button = gr.Button(label(f"preset_{key}"), size="sm", elem_id=f"preset-{key}")
-                    button.click(partial(fill_prompt, key, label.forced), target, target, queue=False, api_visibility="private")
+                    button.click(prompt_filler(key, label.forced), target, target, queue=False, api_visibility="private")
     return pages
 
 
 DOCUMENT_PRESETS = ("transcribe", "table", "summary")
 
 
-def fill_prompt(key: str, forced: Optional[str], current, request: gr.Request):
-    prompt = text(f"prompt_{key}", request_language(request, forced))
-    if isinstance(current, dict):  # a MultimodalTextbox: keep the attached files
-        return {"text": prompt, "files": current.get("files") or []}
-    return prompt
+def prompt_filler(key: str, forced: Optional[str]):
+    def fill(current, request: gr.Request):
+        prompt = text(f"prompt_{key}", request_language(request, forced))
+        if isinstance(current, dict):  # a MultimodalTextbox: keep the attached files
+            return {"text": prompt, "files": current.get("files") or []}
+        return prompt
+
+    return fill
 
 
 def grounding_row(label):

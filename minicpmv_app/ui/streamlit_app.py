@@ -271,6 +271,8 @@ def main() -> None:
         try:
             turn = session.submit(question, files, pages=pages)
         except Exception as exc:
+            for path in files:  # a refused upload is not kept (a Zoom crop is ours, and goes too)
+                uploads.discard(path)
             st.error(localized(exc, lang))
             return
     render_question(turn, lang)

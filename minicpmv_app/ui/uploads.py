@@ -31,6 +31,12 @@ class UploadFolder:
         target.write_bytes(data)
         return target
 
+    def discard(self, path) -> None:
+        """Remove one file of ours (a refused upload); paths outside the folder are left alone."""
+        target = Path(path)
+        if target.parent == self.path:
+            target.unlink(missing_ok=True)
+
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)

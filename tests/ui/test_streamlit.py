@@ -194,3 +194,44 @@ def test_locate_asks_about_the_latest_picture_and_says_so_without_one(trained_ap
 
 def button(at, label):
     return next(b for b in at.sidebar.button if b.label == label)
+
+
+def pdf_bytes(tmp_path, colours, password=None) -> bytes:
+    import random
+
+    from minicpmv_app.tiny_task import draw
+    from tests.media_factory import write_pdf
+
+    rng = random.Random(3)
+    path = write_pdf(tmp_path / "doc.pdf", [draw(c, s, rng=rng) for c, s in colours], password=password)
+    return path.read_bytes()
+
+
+def test_document_mode_sends_the_pages_in_order_with_an_editable_prompt(trained_app, tmp_path):
+    # One slice per page: the tiny was trained on small unsliced pictures.
+    next(s for s in trained_app.sidebar.slider if s.label.startswith("Image slices")).set_value(1).run()
+    trained_app.sidebar.radio[0].set_value("mode_document").run()
+    two = pdf_bytes(tmp_path, [("red", "square"), ("blue", "circle")])
+    send(trained_app, "What colour is the second image?", [("two.pdf", two, "application/pdf")])
+    assert trained_app.chat_message[1].markdown[-1].value.strip() == "blue"
+    assert "two.pdf" not in str(trained_app.session_state["chat_session"].turns[0].files)  # our own file name
+    assert any("pages all" in c.value for c in trained_app.chat_message[0].caption)
+    # A page range, and a message with no text of its own: the document prompt (edited here) goes instead.
+    three = pdf_bytes(tmp_path, [("red", "square"), ("green", "circle"), ("blue", "triangle")])
+    trained_app.sidebar.text_input(key="pdf_pages").set_value("2")
+    area = trained_app.text_area(key="doc_prompt_transcribe_en")
+    assert area.value.startswith("Transcribe this document")
+    area.set_value("What colour is the shape?").run()
+    send(trained_app, "", [("three.pdf", three, "application/pdf")])
+    turn = trained_app.session_state["chat_session"].turns[-1]
+    assert turn.text == "What colour is the shape?" and turn.pages == "2"
+    assert len([p for p in turn.parts if not isinstance(p, str)]) == 1
+
+
+def test_a_locked_pdf_is_refused_with_a_message_and_its_file_is_removed(trained_app, tmp_path):
+    trained_app.sidebar.radio[0].set_value("mode_document").run()
+    locked = pdf_bytes(tmp_path, [("red", "square")], password="secret")
+    send(trained_app, "What colour is the shape?", [("locked.pdf", locked, "application/pdf")])
+    assert trained_app.error and "password-protected" in trained_app.error[0].value
+    assert trained_app.session_state["chat_session"].turns == []
+    assert list(trained_app.session_state["uploads"].path.iterdir()) == []

@@ -1,0 +1,120 @@
+"""PDFs in Chromium with the trained tiny: pages reach the model in order, a page range picks pages, bad PDFs are
+refused in the page, and the document prompts fill the message box."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from minicpmv_app.tiny_task import draw
+from tests.media_factory import write_pdf
+from tests.ui.conftest import GenerateRecorder, served
+from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
+from tests.ui.test_browser_thinking_grounding import answered, bot_texts
+
+pytestmark = [needs_chromium, pytest.mark.slow]
+# Greedy, and one slice per page: the tiny was trained on small unsliced pictures (a real model takes the card's
+# slice budget; the page is then drawn with that many pixels, tests/media/test_documents.py).
+GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 16, "max_slice_nums": 1}
+
+
+@pytest.fixture(scope="module")
+def chat():
+    from minicpmv_app import MiniCPMVChat
+
+    return MiniCPMVChat("tiny", device="cpu")
+
+
+@pytest.fixture
+def recorder(chat):
+    rec = GenerateRecorder(chat.backend.model)
+    yield rec
+    rec.restore()
+
+
+@pytest.fixture
+def pdfs(tmp_path):
+    rng = random.Random(3)
+    two = write_pdf(tmp_path / "two-pages.pdf", [draw("red", "square", rng=rng), draw("blue", "circle", rng=rng)])
+    three = write_pdf(tmp_path / "three-pages.pdf", [draw("red", "square", rng=rng), draw("green", "circle", rng=rng),
+                                                     draw("blue", "triangle", rng=rng)])
+    locked = write_pdf(tmp_path / "locked.pdf", [draw("red", "square", rng=rng)], password="secret")
+    return two, three, locked
+
+
+def attach(page, path):
+    page.locator("#chat-input input[type=file]").set_input_files(str(path))
+    wait_for(lambda: page.locator('#chat-input [aria-label="File thumbnail"]').count() >= 1, timeout=30)
+
+
+def send(page, text: str):
+    page.locator("#chat-input textarea").fill(text)
+    page.locator("#chat-input textarea").press("Enter")
+
+
+def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, recorder, browser, pdfs, tmp_path):
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        attach(page, pdfs[0])
+        send(page, "What colour is the second image?")
+        answered(page, 1)
+        assert bot_texts(page)[-1] == "blue"
+        assert recorder.images_in_last_prompt(chat.backend.processor) == 2
+        assert page.get_by_text("two-pages.pdf: pages all").count() == 1
+        page.screenshot(path=str(tmp_path / "pdf_two_pages.png"), full_page=True)
+
+
+def test_a_page_range_sends_only_those_pages(chat, recorder, browser, pdfs):
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#pdf-pages textarea, #pdf-pages input").first.fill("2-2")
+        attach(page, pdfs[1])
+        send(page, "What colour is the shape?")
+        answered(page, 1)
+        assert bot_texts(page)[-1] == "green"
+        assert recorder.images_in_last_prompt(chat.backend.processor) == 1
+        assert page.get_by_text("three-pages.pdf: pages 2-2").count() == 1
+
+
+@pytest.mark.parametrize("lang, message", [("en", "password-protected"), ("zh", "受密码保护")])
+def test_an_encrypted_pdf_is_refused_in_the_page_and_the_app_keeps_serving(chat, browser, pdfs, lang, message):
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    with served(build_demo(chat, lang=lang, defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        attach(page, pdfs[2])
+        send(page, "What colour is the shape?")
+        wait_for(lambda: page.get_by_text(message).count() >= 1, timeout=30)
+        assert bot_texts(page) == []  # nothing was added to the chat
+        import gradio as gr
+        from pathlib import Path
+
+        assert not list(Path(gr.utils.get_upload_folder()).rglob("locked.pdf"))  # and the refused file is gone
+        other = browser.new_page()  # another person is served meanwhile
+        other.goto(url)
+        attach(other, pdfs[0])
+        send(other, "What colour is the first image?")
+        answered(other, 1)
+        assert bot_texts(other)[-1] == "red"
+
+
+def test_document_prompts_fill_the_box_and_keep_the_attached_pdf(chat, browser, pdfs):
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        attach(page, pdfs[0])
+        page.locator("#preset-table").click()
+        wait_for(lambda: "Markdown table" in page.locator("#chat-input textarea").input_value())
+        assert page.locator('#chat-input [aria-label="File thumbnail"]').count() == 1
+        page.locator("#chat-input textarea").fill("Convert the table to a Markdown table, first page only.")
+        assert "first page only" in page.locator("#chat-input textarea").input_value()  # the prompt is editable
