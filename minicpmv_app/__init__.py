@@ -1,5 +1,7 @@
 """A local web UI for the MiniCPM-V family: the model wrapper, its backends, media handling and the demos."""
 
+__version__ = "0.10.0"
+
 from .errors import (
     DeviceError,
     GenerationError,

@@ -243,6 +243,18 @@ class ChatSession:
                 turn.stop.set()  # an answer still running stops, and writes into a turn no longer shown
             self.turns = []
 
+    def replace(self, turns: Sequence[Turn]) -> None:
+        """The conversation becomes ``turns`` (an import, a chat reopened from memory), their boxes found again.
+        Refused while an answer is being written."""
+        with self._lock:
+            self._refuse_if_busy()
+            for turn in self.turns:
+                turn.stop.set()
+            self.turns = list(turns)
+            for turn in self.turns:
+                if turn.in_history and turn.parts is not None:
+                    self._ground(turn, Conversation([*self.history(before=turn), Message("user", list(turn.parts))]))
+
     def answer(self, chat, settings: dict, generate=None) -> Iterator[Event]:
         """pending → answering → answered / stopped / failed, as events.
 

@@ -51,12 +51,14 @@ class MiniCPMVChat:
         strip_grounding: bool = True,
     ) -> None:
         self.model_path = model_path
+        self.revision = revision
+        self.folder = None  # the checkpoint's local folder (None for a server)
         if backend is None and api_base:
             from .backends.openai_api import OpenAIBackend
 
             backend = OpenAIBackend(api_base, api_key=api_key, model=api_model, timeout=api_timeout)
         if backend is None:
-            folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
+            folder = self.folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
             backend = load_backend(folder, device, dtype)
         self.backend = backend
         self.strip_grounding = strip_grounding

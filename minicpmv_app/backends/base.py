@@ -35,6 +35,10 @@ class Backend(ABC):
     def describe(self) -> str:
         return self.name
 
+    def card(self) -> dict:
+        """What runs the model, for an export's run card: the backend, and where and how it runs."""
+        return {"backend": self.name, "describe": self.describe()}
+
     def page_pixels(self, settings: GenerationSettings) -> int:
         """How many pixels a PDF page is drawn with: the model's slice budget (``max_slice_nums`` tiles of its
         ``scale_resolution``, 448 for every released generation)."""

@@ -59,6 +59,10 @@ class NativeBackend(Backend):
     def describe(self) -> str:
         return f"{type(self.model).__name__} via transformers on {self.placement.device} ({self.placement.dtype})"
 
+    def card(self) -> dict:
+        return {**super().card(), "model_class": type(self.model).__name__, "device": self.placement.device,
+                "dtype": str(self.placement.dtype).removeprefix("torch.")}
+
     def model_inputs(self, conversation: Conversation, settings: Optional[GenerationSettings] = None):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""
         knobs = settings.knobs if settings is not None else self.knobs

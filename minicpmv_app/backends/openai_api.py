@@ -86,6 +86,9 @@ class OpenAIBackend(Backend):
     def describe(self) -> str:
         return f"{self.model} served at {self.api_base}"
 
+    def card(self) -> dict:
+        return {**super().card(), "server_url": self.api_base, "server_model": self.model}
+
     def _only_model(self) -> str:
         import openai
 

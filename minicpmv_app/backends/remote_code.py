@@ -98,6 +98,12 @@ class RemoteCodeBackend(Backend):
     def describe(self) -> str:
         return f"{type(self.model).__name__} (chat() {self.flavour.name}) via remote code on {self.placement.device}"
 
+    def card(self) -> dict:
+        import transformers
+
+        return {**super().card(), "model_class": type(self.model).__name__, "device": self.placement.device,
+                "dtype": str(self.placement.dtype).removeprefix("torch."), "transformers": transformers.__version__}
+
     def _install_stop_hook(self) -> None:
         """Let the Stop button reach generate(): remote chat() drops unknown kwargs, so wrap the inner LM's generate."""
         inner = getattr(self.model, "llm", None)

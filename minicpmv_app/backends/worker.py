@@ -103,6 +103,10 @@ class WorkerBackend(Backend):
     def describe(self) -> str:
         return f"{self.info.get('describe', self.folder.name)} in a worker on {self.runtime_name}"
 
+    def card(self) -> dict:
+        inner = {k: v for k, v in self.info.get("card", {}).items() if k != "backend"}
+        return {**inner, **super().card(), "runtime": self.runtime_name, "transformers": self.info.get("transformers")}
+
     def generate(
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:

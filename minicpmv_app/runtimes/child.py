@@ -40,6 +40,7 @@ def main() -> int:
         "supports_video": backend.supports_video,
         "knobs": dict(backend.knobs),
         "transformers": __import__("transformers").__version__,
+        "card": backend.card(),
         "pid": os.getpid(),
     }))
     # Generation runs on this (main) thread, always the same one: torch's OpenMP pool belongs to the thread that

@@ -1,0 +1,300 @@
+"""A conversation as a file: Markdown and self-contained HTML to read or send, JSON to import and continue.
+
+Every export carries a run card: which model (folder fingerprint or revision) ran on which backend, device and
+dtype, with which settings and knobs, under which versions, and when. No UI toolkit here: the Gradio and
+Streamlit adapters only offer the files and save imported pictures where they keep uploads.
+
+Import is data only: the JSON is size-checked before it is parsed, every field is type-checked, every picture is
+decoded and checked as an image, and nothing in it is executed or fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import html
+import io
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional
+
+from PIL import Image
+
+from . import __version__
+from .errors import InvalidInputError, MediaError
+from .media.images import load_image
+from .session import ChatSession, State, Turn, decode, is_video
+
+FORMAT = "minicpmv-chat"
+VERSION = 1
+MAX_IMPORT_BYTES = 40 * 1024 * 1024
+MAX_TURNS = 500
+MAX_IMAGES = 64
+MAX_TEXT = 200_000  # characters per field
+LIBRARIES = ("transformers", "torch", "accelerate", "gradio", "streamlit", "pillow", "pypdfium2", "openai")
+IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp"),
+               "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp"), "TIFF": ("image/tiff", ".tif")}
+
+
+class ImportRefused(InvalidInputError):
+    """An import file that is not a conversation this app wrote, or breaks a limit."""
+
+
+# -- run card ------------------------------------------------------------------------------------------
+def run_card(chat, session: Optional[ChatSession] = None, *, now: Optional[_dt.datetime] = None) -> dict:
+    """What produced the answers: model, backend, device, dtype, the latest settings, versions, time (UTC)."""
+    settings = next((t.settings for t in reversed(session.turns) if t.settings), None) if session else None
+    folder = getattr(chat, "folder", None)
+    return {
+        "model": str(chat.model_path),
+        "revision": getattr(chat, "revision", None),
+        "fingerprint": fingerprint(folder) if folder else None,
+        **chat.backend.card(),
+        "settings": settings,
+        "versions": {"app": __version__, "python": platform.python_version(), **library_versions()},
+        "time": (now or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds"),
+    }
+
+
+def library_versions() -> dict:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def fingerprint(folder) -> str:
+    """A checkpoint folder's identity: the hub snapshot's commit when it is one, else a hash of its small files
+    (configs, tokenizer, chat template) and the names and sizes of its weights (not read: they are gigabytes)."""
+    folder = Path(folder)
+    if folder.parent.name == "snapshots" and len(folder.name) == 40:
+        return f"commit:{folder.name}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.stat().st_size <= 4 * 1024 * 1024:
+            digest.update(path.read_bytes())
+        else:
+            digest.update(str(path.stat().st_size).encode())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+# -- export --------------------------------------------------------------------------------------------
+def export_json(session: ChatSession, card: dict, *, title: str = "") -> str:
+    return json.dumps({"format": FORMAT, "version": VERSION, "title": title or default_title(session),
+                       "run_card": card, "turns": [turn_record(t) for t in session.turns]}, ensure_ascii=False)
+
+
+def turn_record(turn: Turn) -> dict:
+    return {
+        "question": turn.text,
+        "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in turn_pictures(turn)],
+        "video": next((Path(f).name for f in turn.files if is_video(f)), None),  # named only: not embedded
+        "pages": turn.pages,
+        "answer": turn.answer,
+        "reasoning": turn.reasoning,
+        "state": turn.state.value,
+        "error": str(turn.error) if turn.error else None,
+        "example": turn.example,
+        "settings": turn.settings,
+    }
+
+
+def turn_pictures(turn: Turn) -> list[tuple[bytes, str]]:
+    """The pictures the model saw, as (bytes, mime): a file's own bytes where it is a picture, PDF pages as PNG."""
+    pictures: list[tuple[bytes, str]] = []
+    decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
+    files = [f for f in turn.files if not is_video(f)]
+    if files and all(_is_picture_file(f) for f in files) and Path(files[0]).exists():
+        for f in files:
+            data = Path(f).read_bytes()
+            pictures.append((data, _mime(data)))
+        return pictures
+    for image in decoded:  # PDF pages (or pictures whose files are gone): what reached the model
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        pictures.append((buffer.getvalue(), "image/png"))
+    return pictures
+
+
+def _is_picture_file(path: str) -> bool:
+    return Path(path).suffix.lower() in {s for _, s in IMAGE_TYPES.values()} | {".jpeg", ".tiff"}
+
+
+def _mime(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as image:
+        return IMAGE_TYPES.get(image.format, ("image/png", ".png"))[0]
+
+
+def default_title(session: ChatSession) -> str:
+    first = next((t.text for t in session.turns if t.text), "") or "Chat"
+    return first[:60]
+
+
+def export_markdown(session: ChatSession, card: dict, *, title: str = "") -> str:
+    lines = [f"# {title or default_title(session)}", "", "## Run card", "", "```json",
+             json.dumps(card, ensure_ascii=False, indent=2), "```", ""]
+    for number, turn in enumerate(session.turns, 1):
+        lines.append(f"## Turn {number}")
+        pictures = turn_pictures(turn)
+        if pictures:
+            lines.append(f"*{len(pictures)} picture(s) (embedded in the HTML and JSON exports)*")
+        if turn.pages:
+            lines.append(f"*PDF pages {turn.pages}*")
+        lines += ["", f"**You:** {turn.text}", ""]
+        if turn.reasoning.strip():
+            lines += ["<details><summary>Thinking</summary>", "", turn.reasoning.strip(), "", "</details>", ""]
+        lines += [f"**MiniCPM-V:** {_shown(turn)}", ""]
+    return "\n".join(lines)
+
+
+def export_html(session: ChatSession, card: dict, *, title: str = "") -> str:
+    """One page, no external resources: pictures are data: URLs and every text is escaped."""
+    title = html.escape(title or default_title(session))
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_card_value(v))}</td></tr>"
+                   for k, v in card.items())
+    body = []
+    for turn in session.turns:
+        pictures = "".join(f'<img alt="picture {n}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+                           for n, (data, mime) in enumerate(turn_pictures(turn), 1))
+        figures = "".join(f'<img alt="boxes on picture {i + 1}" src="data:image/png;base64,{_png(f)}">'
+                          for i, f in turn.figures())
+        thinking = (f"<details><summary>Thinking</summary><p>{html.escape(turn.reasoning.strip())}</p></details>"
+                    if turn.reasoning.strip() else "")
+        body.append(f'<div class="user">{pictures}<p>{html.escape(turn.text)}</p></div>'
+                    f'<div class="bot">{thinking}<p>{html.escape(_shown(turn))}</p>{figures}</div>')
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">'
+            f"<style>{_CSS}</style></head><body><h1>{title}</h1>{''.join(body)}"
+            f"<details><summary>Run card</summary><table>{rows}</table></details></body></html>")
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em}"
+        ".user,.bot{border-radius:10px;padding:.6em 1em;margin:.6em 0}.user{background:#eef2ff}"
+        ".bot{background:#f5f5f5}p{white-space:pre-wrap}img{max-width:320px;max-height:320px;margin:.3em}"
+        "th{text-align:left;padding-right:1em;vertical-align:top}td{white-space:pre-wrap}")
+
+
+def _card_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _shown(turn: Turn) -> str:
+    if turn.state == State.FAILED:
+        return f"(failed: {turn.error})"
+    return turn.shown_answer or ("(stopped)" if turn.state == State.STOPPED else "")
+
+
+def _png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+# -- import --------------------------------------------------------------------------------------------
+@dataclass
+class ImportedTurn:
+    question: str
+    pictures: list  # (bytes, suffix), each decoded and checked
+    answer: str
+    reasoning: str = ""
+    state: str = "answered"
+    example: bool = False
+    pages: str = ""
+    settings: Optional[dict] = None
+
+
+@dataclass
+class Transcript:
+    title: str
+    run_card: dict
+    turns: list = field(default_factory=list)
+    skipped: int = 0  # failed turns, and turns whose video was not embedded, left out of the history
+
+
+def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
+    """Parse and check an exported JSON conversation; refuse anything else with ``ImportRefused``."""
+    if len(data) > max_bytes:
+        raise ImportRefused(f"The file is {len(data) / 1e6:.1f} MB; imports are limited to {max_bytes / 1e6:.0f} MB.",
+                            key="import_too_large", size=round(len(data) / 1e6, 1), limit=round(max_bytes / 1e6))
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ImportRefused("This file is not a conversation exported as JSON by this app.", key="import_not_json") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ImportRefused("This file is not a conversation exported as JSON by this app.", key="import_not_json")
+    if document.get("version") != VERSION:
+        raise ImportRefused(f"This export is version {document.get('version')!r}; this app reads version {VERSION}.",
+                            key="import_version", version=str(document.get("version")))
+    turns = _field(document, "turns", list)
+    if len(turns) > MAX_TURNS:
+        raise ImportRefused(f"The conversation has {len(turns)} turns; the limit is {MAX_TURNS}.", key="import_bad_field",
+                            field="turns")
+    transcript = Transcript(_text(document, "title"), _field(document, "run_card", dict, {}))
+    pictures = 0
+    for raw in turns:
+        if not isinstance(raw, dict):
+            raise ImportRefused("A turn in this file is not an object.", key="import_bad_field", field="turns")
+        state = _text(raw, "state") or "answered"
+        if state not in (State.ANSWERED.value, State.STOPPED.value, State.FAILED.value):
+            raise ImportRefused(f"Unknown turn state {state!r}.", key="import_bad_field", field="state")
+        if state == State.FAILED.value or raw.get("video"):
+            transcript.skipped += 1
+            continue
+        images = [_picture(item) for item in _field(raw, "images", list, [])]
+        pictures += len(images)
+        if pictures > MAX_IMAGES:
+            raise ImportRefused(f"The conversation has more than {MAX_IMAGES} pictures.", key="import_bad_field",
+                                field="images")
+        transcript.turns.append(ImportedTurn(
+            _text(raw, "question"), images, _text(raw, "answer"), _text(raw, "reasoning"), state,
+            bool(_field(raw, "example", bool, False)), _text(raw, "pages"), _field(raw, "settings", dict, None),
+        ))
+    return transcript
+
+
+def _field(mapping: dict, name: str, kind, default=...):
+    value = mapping.get(name, default)
+    if value is ...:
+        raise ImportRefused(f'The file has no "{name}".', key="import_bad_field", field=name)
+    if value is not None and not isinstance(value, kind):
+        raise ImportRefused(f'"{name}" has the wrong type in this file.', key="import_bad_field", field=name)
+    return value
+
+
+def _text(mapping: dict, name: str) -> str:
+    value = _field(mapping, name, str, "") or ""
+    if len(value) > MAX_TEXT:
+        raise ImportRefused(f'"{name}" is longer than {MAX_TEXT} characters.', key="import_bad_field", field=name)
+    return value
+
+
+def _picture(item) -> tuple[bytes, str]:
+    if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+        raise ImportRefused("A picture in this file is malformed.", key="import_bad_field", field="images")
+    try:
+        data = base64.b64decode(item["data"], validate=True)
+        image = load_image(data)  # decoded in full: a broken or oversized picture is refused here
+    except (ValueError, MediaError) as exc:
+        raise ImportRefused(f"A picture in this file cannot be used ({exc}).", key="import_bad_picture") from None
+    return data, IMAGE_TYPES.get(image.format, ("", ".png"))[1]
+
+
+def restore(session: ChatSession, transcript: Transcript, save: Callable[[bytes, str], str]) -> None:
+    """Replace ``session``'s turns with the transcript's; ``save(bytes, suffix)`` stores a picture (a name of the
+    UI's own) and returns its path. The pictures are decoded now, so the next answer sees them."""
+    turns = []
+    for record in transcript.turns:
+        files = [save(data, suffix) for data, suffix in record.pictures]
+        turn = Turn(record.question, files, State(record.state), answer=record.answer, reasoning=record.reasoning,
+                    example=record.example, pages=record.pages, settings=record.settings)
+        turn.parts = decode(turn)
+        turns.append(turn)
+    session.replace(turns)

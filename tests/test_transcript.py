@@ -1,0 +1,127 @@
+"""Export (Markdown, self-contained HTML, JSON with a run card) and import that continues the conversation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+import transformers
+from PIL import Image
+
+from minicpmv_app import __version__
+from minicpmv_app.session import ChatSession, State
+from minicpmv_app.transcript import (
+    MAX_IMPORT_BYTES, ImportRefused, export_html, export_json, export_markdown, read, restore, run_card,
+)
+
+GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 12}
+
+
+def shape_file(tmp_path, colour, shape="square", name=None):
+    import random
+
+    from minicpmv_app.tiny_task import draw
+
+    path = tmp_path / (name or f"{colour}.png")
+    draw(colour, shape, size=(160, 120), rng=random.Random(5)).save(path)
+    return path
+
+
+def answered_session(chat, tmp_path) -> ChatSession:
+    session = ChatSession()
+    session.submit("What colour is the shape?", [str(shape_file(tmp_path, "green"))])
+    list(session.answer(chat, GREEDY))
+    return session
+
+
+def saver(folder):
+    folder.mkdir(exist_ok=True)
+    count = iter(range(10_000))
+
+    def save(data: bytes, suffix: str) -> str:
+        path = folder / f"imported-{next(count)}{suffix}"
+        path.write_bytes(data)
+        return str(path)
+
+    return save
+
+
+def test_json_reimports_and_the_next_answer_sees_the_imported_picture(trained_chat, tmp_path):
+    session = answered_session(trained_chat, tmp_path)
+    assert session.turns[0].answer == "green"
+    data = export_json(session, run_card(trained_chat, session)).encode()
+    (tmp_path / "green.png").unlink()  # the original upload is gone: the picture travels in the file
+
+    restored = ChatSession()
+    transcript = read(data)
+    restore(restored, transcript, saver(tmp_path / "imported"))
+    assert [(t.text, t.answer, t.state) for t in restored.turns] == [("What colour is the shape?", "green", State.ANSWERED)]
+    restored.submit("What colour is the shape?")  # a follow-up with no picture of its own
+    list(restored.answer(trained_chat, GREEDY))
+    assert restored.turns[-1].answer == "green"
+    assert len(restored.history()) == 4 and any(isinstance(p, Image.Image) for p in restored.history()[0].parts)
+
+
+def test_the_run_card_says_what_ran(trained_chat, tmp_path):
+    session = answered_session(trained_chat, tmp_path)
+    card = json.loads(export_json(session, run_card(trained_chat, session)))["run_card"]
+    assert card["model"] == "tiny" and card["fingerprint"].startswith("sha256:")
+    assert card["backend"] == "transformers" and card["device"] == "cpu" and card["dtype"] == "float32"
+    assert card["model_class"] == type(trained_chat.backend.model).__name__
+    assert card["settings"] == session.turns[0].settings
+    assert card["settings"]["decode_type"] == "Beam Search" and card["settings"]["max_new_tokens"] == 12
+    assert card["settings"]["max_slice_nums"] == 36 and card["settings"]["downsample_mode"] == "16x"
+    assert card["versions"]["app"] == __version__ and card["versions"]["transformers"] == transformers.__version__
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", card["time"])
+
+
+def test_html_is_self_contained_and_escapes_text(trained_chat, tmp_path):
+    session = answered_session(trained_chat, tmp_path)
+    session.turns[0].text = "<script>alert(1)</script> and <img src=http://example.com/x.png>"
+    page = export_html(session, run_card(trained_chat, session))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/") for s in sources)
+    picture = base64.b64decode(sources[0].split(",", 1)[1])
+    assert picture == (tmp_path / "green.png").read_bytes()  # the uploaded picture, as it was
+    markdown = export_markdown(session, run_card(trained_chat, session))
+    assert "**MiniCPM-V:** green" in markdown and '"backend": "transformers"' in markdown
+
+
+def good_export(trained_chat, tmp_path) -> dict:
+    return json.loads(export_json(answered_session(trained_chat, tmp_path), run_card(trained_chat)))
+
+
+@pytest.mark.parametrize("damage, key", [
+    (lambda d: b"not json", "import_not_json"),
+    (lambda d: json.dumps({"turns": []}).encode(), "import_not_json"),
+    (lambda d: json.dumps({**d, "version": 99}).encode(), "import_version"),
+    (lambda d: json.dumps({**d, "turns": "no"}).encode(), "import_bad_field"),
+    (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "answer": 5}]}).encode(), "import_bad_field"),
+    (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "state": "pending"}]}).encode(), "import_bad_field"),
+    (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "images": [{"data": "@@@"}]}]}).encode(), "import_bad_picture"),
+    (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "images": [{"data": base64.b64encode(b"GIF89a junk").decode()}]}]}).encode(), "import_bad_picture"),
+    (lambda d: b" " * (MAX_IMPORT_BYTES + 1), "import_too_large"),
+])
+def test_bad_files_are_refused_with_a_reason_and_change_nothing(trained_chat, tmp_path, damage, key):
+    session = answered_session(trained_chat, tmp_path)
+    before = [(t.text, t.answer) for t in session.turns]
+    bad = damage(good_export(trained_chat, tmp_path))
+    with pytest.raises(ImportRefused) as caught:
+        restore(session, read(bad), saver(tmp_path / "imported"))
+    assert caught.value.key == key
+    assert [(t.text, t.answer) for t in session.turns] == before
+    assert not (tmp_path / "imported").exists() or not any((tmp_path / "imported").iterdir())
+
+
+def test_pdf_pages_export_as_the_pictures_the_model_saw(trained_chat, tmp_path):
+    from tests.media_factory import write_pdf
+
+    pdf = write_pdf(tmp_path / "doc.pdf", [Image.open(shape_file(tmp_path, "red")), Image.open(shape_file(tmp_path, "blue"))])
+    session = ChatSession()
+    session.submit("What colour is the second image?", [str(pdf)], pages="2")
+    list(session.answer(trained_chat, {**GREEDY, "max_slice_nums": 1}))
+    record = json.loads(export_json(session, run_card(trained_chat, session)))["turns"][0]
+    assert record["pages"] == "2" and len(record["images"]) == 1 and record["images"][0]["mime"] == "image/png"
