@@ -87,15 +87,18 @@ def fingerprint(folder) -> str:
 
 
 # -- export --------------------------------------------------------------------------------------------
-def export_json(session: ChatSession, card: dict, *, title: str = "") -> str:
+def export_json(session: ChatSession, card: dict, *, title: str = "", picture_side: Optional[int] = None) -> str:
+    """The conversation as JSON; ``picture_side`` shrinks larger pictures to that side (JPEG), for storage."""
+    turns = [turn_record(t, picture_side) for t in session.turns]
     return json.dumps({"format": FORMAT, "version": VERSION, "title": title or default_title(session),
-                       "run_card": card, "turns": [turn_record(t) for t in session.turns]}, ensure_ascii=False)
+                       "run_card": card, "turns": turns}, ensure_ascii=False)
 
 
-def turn_record(turn: Turn) -> dict:
+def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
+    pictures = [shrunk(data, mime, picture_side) if picture_side else (data, mime) for data, mime in turn_pictures(turn)]
     return {
         "question": turn.text,
-        "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in turn_pictures(turn)],
+        "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in pictures],
         "video": next((Path(f).name for f in turn.files if is_video(f)), None),  # named only: not embedded
         "pages": turn.pages,
         "answer": turn.answer,
@@ -122,6 +125,18 @@ def turn_pictures(turn: Turn) -> list[tuple[bytes, str]]:
         image.save(buffer, format="PNG")
         pictures.append((buffer.getvalue(), "image/png"))
     return pictures
+
+
+def shrunk(data: bytes, mime: str, side: int) -> tuple[bytes, str]:
+    """A picture no larger than ``side`` a side: as it is when it fits, else resized and stored as JPEG."""
+    with Image.open(io.BytesIO(data)) as image:
+        if max(image.size) <= side:
+            return data, mime
+        image = image.convert("RGB")
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue(), "image/jpeg"
 
 
 def _is_picture_file(path: str) -> bool:

@@ -135,7 +135,7 @@ def test_red_square_through_the_25_demo(trained_chat, tmp_path):
     with served(build_demo(trained_chat)) as (url, client):
         session = client()
         session.predict(handle_file(path), api_name="/new_image")
-        session.predict("What colour is the shape?", handle_file(path), api_name="/add_turn")
+        session.predict("What colour is the shape?", handle_file(path), None, "", api_name="/add_turn")
         final = session.submit("Beam Search", 0.7, 0.8, 100, 1.2, 1, 4, "", api_name="/respond").result()
         assert answer_word("".join(p.get("text", "") for p in final[-1]["content"])) == "red"
 

@@ -12,6 +12,7 @@ from ..session import ChatSession
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, session_state, settings_panel, stop_button,
 )
+from .gradio_chats import ChatsPanel
 from .i18n import Labels, text
 
 
@@ -31,12 +32,12 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
                                                           server=chat.backend.name == "openai",
                                                           model_presets=chat.backend.preset_overrides))
             with gr.Column(scale=2):
-                one_image_chat(steps, label, image, document, max(1, chat.backend.concurrency))
+                one_image_chat(demo, steps, label, image, document, max(1, chat.backend.concurrency))
     demo.launch_kwargs = label.launch_kwargs()
     return demo
 
 
-def one_image_chat(steps: ChatSteps, label, image: gr.Image, document: gr.File, limit: int) -> None:
+def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, document: gr.File, limit: int) -> None:
     """One image per conversation (as upstream): a new upload, or removing it, starts over, and the page says so.
     A PDF stands in for the image: one page of it (the page range) is the conversation's picture."""
 
@@ -79,21 +80,28 @@ def one_image_chat(steps: ChatSteps, label, image: gr.Image, document: gr.File, 
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
     pages = document_row(label, question)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
+    chats = ChatsPanel(demo, steps, label, session, chatbot)
     then = dict(fn=answered, inputs=session, outputs=[stop_btn, zoom_choice])
 
-    image.change(new_image, [image, session], [chatbot, stop_btn], api_name="new_image", **UI_STEP)
-    document.change(new_image, [document, session], [chatbot, stop_btn], api_name="new_document", **UI_STEP)
+    # A new picture starts a new chat: the one before stays in the browser's memory under its own name.
+    for source, api_name in ((image, "new_image"), (document, "new_document")):
+        source.change(new_image, [source, session], [chatbot, stop_btn], api_name=api_name, **UI_STEP).then(
+            lambda: None, None, chats.chat_id, queue=False, api_visibility="private")
     submitted = question.submit(add_turn, [question, image, document, pages, session], session, api_name="add_turn",
                                 **UI_STEP)
     submitted.success(lambda: "", None, question, queue=False, api_visibility="private")
-    steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit,
+                                            then=then))
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)
-    steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond",
+                                            limit=limit, then=then))
     located = locate_btn.click(locate, [session, locate_text, image], session, api_name="locate", **UI_STEP)
-    steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond",
+                                            limit=limit, then=then))
     # A crop is a new picture: as any new upload, it starts a new conversation about it.
     crop = gr.State()
     zoom_btn.click(steps.crop, [session, zoom_choice], crop, api_name="zoom", **UI_STEP).success(
         lambda path: path, crop, image, queue=False, api_visibility="private")
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
-    clear_btn.click(clear, session, [chatbot, question, stop_btn, zoom_choice], queue=False, api_name="clear")
+    chats.forget_after(clear_btn.click(clear, session, [chatbot, question, stop_btn, zoom_choice], queue=False,
+                                       api_name="clear"))

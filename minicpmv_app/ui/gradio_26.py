@@ -12,6 +12,7 @@ from ..session import ChatSession, is_video
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, render, session_state, settings_panel, stop_button,
 )
+from .gradio_chats import ChatsPanel
 from .i18n import Labels
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -38,15 +39,16 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
                                                   model_presets=chat.backend.preset_overrides))
         limit = max(1, chat.backend.concurrency)
         with gr.Tab(label("tab_chat")):
-            chat_tab(steps, label, limit)
+            chat_tab(demo, steps, label, limit)
         with gr.Tab(label("tab_few_shot")):
             few_shot_tab(steps, label, limit)
     demo.launch_kwargs = label.launch_kwargs()
     return demo
 
 
-def chat_tab(steps: ChatSteps, label, limit: int) -> None:
-    """Text, several images or one video per message; Stop, Regenerate, Clear."""
+def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
+    """Text, several images or one video per message (or a PDF's pages); Stop, Regenerate, Clear; past chats kept
+    in the browser; export and import."""
 
     def add_turn(message: dict, pages: str, session: ChatSession, request: gr.Request):
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
@@ -73,15 +75,18 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
     pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     gr.Examples(examples(), inputs=box, label=label("examples"))
+    chats = ChatsPanel(demo, steps, label, session, chatbot)
 
     then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])
     submitted = box.submit(add_turn, [box, pages, session], session, api_name="add_turn", **UI_STEP)
     # The box empties and locks once the turn is recorded; it opens again when the answer ends.
     submitted.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
                       api_visibility="private")
-    steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit,
+                                            then=then))
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)
-    steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond",
+                                            limit=limit, then=then))
     def locate(session: ChatSession, phrase: str, message: dict, request: gr.Request):
         # A picture waiting in the message box is the one to look in; otherwise the latest in the conversation.
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
@@ -90,12 +95,14 @@ def chat_tab(steps: ChatSteps, label, limit: int) -> None:
 
     located = locate_btn.click(locate, [session, locate_text, box], session, api_name="locate", **UI_STEP)
     located.success(lambda: gr.MultimodalTextbox(interactive=False), None, box, queue=False, api_visibility="private")
-    steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond", limit=limit, then=then)
+    chats.remember_after(steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond",
+                                            limit=limit, then=then))
     crop = gr.State()  # the path of the latest crop: a refused Zoom changes no visible component
     zoom_btn.click(steps.crop, [session, zoom_choice], crop, api_name="zoom", **UI_STEP).success(
         zoomed, crop, box, queue=False, api_visibility="private")
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
-    clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False, api_name="clear")
+    chats.forget_after(clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False,
+                                       api_name="clear"))
 
 
 def few_shot_tab(steps: ChatSteps, label, limit: int) -> None:

@@ -150,10 +150,16 @@ def figure_file(turn, index: int, figure) -> str:
     return turn.rendered[key]
 
 
-def save_picture(picture, prefix: str) -> str:
+def upload_folder() -> Path:
+    """Where the app writes pictures of its own (drawn boxes, crops, imports, exports): inside Gradio's upload
+    cache, so the page may show them and Gradio deletes them with the other uploads."""
     folder = Path(gr.utils.get_upload_folder()) / "minicpmv-pictures"
     folder.mkdir(parents=True, exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".png", dir=folder)
+    return folder
+
+
+def save_picture(picture, prefix: str) -> str:
+    handle, path = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".png", dir=upload_folder())
     with os.fdopen(handle, "wb") as file:
         picture.save(file, format="PNG")
     return path
@@ -291,7 +297,7 @@ def document_row(label, target):
     """A PDF's page range, and the document prompts: each puts its (editable) prompt into ``target``, a textbox
     or a multimodal box whose files stay."""
     with gr.Row(equal_height=True):
-        pages = gr.Textbox(label=label("pdf_pages"), placeholder=label("pdf_pages_placeholder"), scale=1,
+        pages = gr.Textbox("", label=label("pdf_pages"), placeholder=label("pdf_pages_placeholder"), scale=1,
                            elem_id="pdf-pages")
         with gr.Column(scale=3):
             gr.Markdown(label("doc_presets"))

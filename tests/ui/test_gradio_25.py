@@ -19,7 +19,7 @@ def app(ui_chat):
 
 
 def ask(session, image, text, mode=SAMPLING):
-    session.predict(text, handle_file(str(image)) if image else None, api_name="/add_turn")
+    session.predict(text, handle_file(str(image)) if image else None, None, "", api_name="/add_turn")
     job = session.submit(*mode, api_name="/respond")
     return job.result(), job.outputs()
 
@@ -73,6 +73,6 @@ def test_regenerate_and_clear(app, image_file):
 def test_empty_question_is_refused_without_breaking_the_chat(app):
     session = app()
     with pytest.raises(AppError, match="message is empty"):
-        session.predict("   ", None, api_name="/add_turn")
+        session.predict("   ", None, None, "", api_name="/add_turn")
     final, _ = ask(session, None, "Text only works too.")
     assert roles(final) == ["user", "assistant"]
