@@ -16,6 +16,7 @@ from .gradio_chats import ChatsPanel
 from .i18n import Labels
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
+PICTURE_SOURCES = ["upload", "webcam", "clipboard"]
 
 
 def examples() -> list[dict]:
@@ -72,12 +73,16 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
         stop_btn = stop_button(label, elem_id="stop-button")
         regen_btn = gr.Button(label("regenerate"), elem_id="regenerate-button")
         clear_btn = gr.Button(label("clear"), elem_id="clear-button")
+    with gr.Accordion(label("camera"), open=False, elem_id="camera-panel"):
+        # A photo taken here joins the message box's files (pasting a picture into the box works as well).
+        camera = gr.Image(type="filepath", sources=["webcam"], label=label("camera"), height=240, elem_id="camera")
     pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     gr.Examples(examples(), inputs=box, label=label("examples"))
     chats = ChatsPanel(demo, steps, label, session, chatbot)
 
     then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])
+    camera.input(take_photo, [camera, box], [box, camera], queue=False, api_visibility="private")
     submitted = box.submit(add_turn, [box, pages, session], session, api_name="add_turn", **UI_STEP)
     # The box empties and locks once the turn is recorded; it opens again when the answer ends.
     submitted.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
@@ -103,6 +108,13 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
     chats.forget_after(clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False,
                                        api_name="clear"))
+
+
+def take_photo(photo, message):
+    """The photo joins the files waiting in the message box; the camera is ready for the next one."""
+    message = message or {}
+    files = [*(message.get("files") or []), photo] if photo else message.get("files") or []
+    return {"text": message.get("text", ""), "files": files}, None
 
 
 def few_shot_tab(steps: ChatSteps, label, limit: int) -> None:
@@ -133,12 +145,12 @@ def few_shot_tab(steps: ChatSteps, label, limit: int) -> None:
     gr.Markdown(label("few_shot_help"))
     with gr.Row():
         with gr.Column():
-            ex_image = gr.Image(type="filepath", label=label("example_image"), sources=["upload"], height=200)
+            ex_image = gr.Image(type="filepath", label=label("example_image"), sources=PICTURE_SOURCES, height=200)
             ex_user = gr.Textbox(label=label("example_user"))
             ex_assistant = gr.Textbox(label=label("example_assistant"))
             add_btn = gr.Button(label("add_example"))
         with gr.Column():
-            test_image = gr.Image(type="filepath", label=label("test_image"), sources=["upload"], height=200)
+            test_image = gr.Image(type="filepath", label=label("test_image"), sources=PICTURE_SOURCES, height=200)
             question = gr.Textbox(label=label("test_question"))
             ask_btn = gr.Button(label("ask"), variant="primary")
     chatbot = gr.Chatbot(label=label("chat_label"), height=420, feedback_options=None)
