@@ -2,6 +2,7 @@
 
     python web_demo_2.6.py --model tiny                 # offline toy model, CPU
     python web_demo_2.6.py --model openbmb/MiniCPM-V-2_6 --device cuda
+    python web_demo_2.6.py --model tiny --compare-model tiny-random   # Compare tab: two models side by side
 
 On a Hugging Face Space, set `app_file: web_demo_2.6.py`; MINICPMV_MODEL picks the model.
 """
@@ -10,4 +11,4 @@ from minicpmv_app.ui.gradio_26 import build_demo
 from minicpmv_app.ui.gradio_common import run
 
 if __name__ == "__main__":
-    run(build_demo, default_model="openbmb/MiniCPM-V-2_6", default_port=8885, description=__doc__)
+    run(build_demo, default_model="openbmb/MiniCPM-V-2_6", default_port=8885, description=__doc__, compare=True)

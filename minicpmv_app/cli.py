@@ -37,6 +37,26 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     return parser
 
 
+def compare_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    group = parser.add_argument_group("a second model for the Compare tab (loaded when first used)")
+    group.add_argument("--compare-model", default=os.environ.get("MINICPMV_COMPARE_MODEL"),
+                       help="Hub id, folder or 'tiny': loaded in this process only if it fits in free memory.")
+    group.add_argument("--compare-api-base", default=os.environ.get("MINICPMV_COMPARE_API_BASE"),
+                       help="Or an OpenAI-compatible server for the second model.")
+    group.add_argument("--compare-api-model", default=None, help="Model name on that server.")
+    return parser
+
+
+def compare_options(args: argparse.Namespace) -> Optional[dict]:
+    """``MiniCPMVChat`` keyword arguments of the second model, or None."""
+    if getattr(args, "compare_api_base", None):
+        return {"api_base": args.compare_api_base, "api_key": args.api_key, "api_model": args.compare_api_model,
+                "api_timeout": args.api_timeout}
+    if getattr(args, "compare_model", None):
+        return {"model_path": args.compare_model, "device": args.device, "dtype": args.dtype, "hub": args.hub}
+    return None
+
+
 def server_arguments(parser: argparse.ArgumentParser, default_port: int) -> argparse.ArgumentParser:
     group = parser.add_argument_group("server")
     group.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -237,6 +237,12 @@ class ChatSession:
         if self.turns:
             self.turns[-1].stop.set()
 
+    def withdraw(self, turn: Turn) -> None:
+        """Take back ``turn`` if it is still the pending last one (a comparison whose other side refused)."""
+        with self._lock:
+            if self.turns and self.turns[-1] is turn and turn.state == State.PENDING:
+                self.turns.pop()
+
     def clear(self) -> None:
         with self._lock:
             for turn in self.turns:

@@ -7,12 +7,14 @@ from typing import Optional
 
 import gradio as gr
 
+from ..compare import Contenders
 from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, is_video
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, render, session_state, settings_panel, stop_button,
 )
 from .gradio_chats import ChatsPanel
+from .gradio_compare import compare_tab
 from .i18n import Labels
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -30,8 +32,10 @@ def examples() -> list[dict]:
     return [e for e in found if all(Path(f).is_file() for f in e["files"])]
 
 
-def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = None) -> gr.Blocks:
-    """``lang`` forces English or Chinese (by default the page follows the browser); ``defaults`` are settings."""
+def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = None,
+               contenders: Optional[Contenders] = None) -> gr.Blocks:
+    """``lang`` forces English or Chinese (by default the page follows the browser); ``defaults`` are settings;
+    ``contenders`` are the models the Compare tab offers (by default ``chat`` alone, with two settings)."""
     label = Labels(lang)
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
@@ -43,6 +47,8 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
             chat_tab(demo, steps, label, limit)
         with gr.Tab(label("tab_few_shot")):
             few_shot_tab(steps, label, limit)
+        with gr.Tab(label("tab_compare"), elem_id="compare-tab"):
+            compare_tab(steps, label, contenders or Contenders(chat), limit)
     demo.launch_kwargs = label.launch_kwargs()
     return demo
 

@@ -349,14 +349,18 @@ def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
     )
 
 
-def run(build_demo, *, default_model: str, default_port: int, description: str, argv=None) -> None:
-    """What a ``web_demo_*.py`` script does: parse options, load the model, build the UI, serve it."""
+def run(build_demo, *, default_model: str, default_port: int, description: str, argv=None,
+        compare: bool = False) -> None:
+    """What a ``web_demo_*.py`` script does: parse options, load the model, build the UI, serve it. ``compare``:
+    the demo has a Compare tab, which may use a second model (``--compare-model``)."""
     import argparse
 
     from .. import cli
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.model_arguments(parser, default_model=default_model)
+    if compare:
+        cli.compare_arguments(parser)
     cli.server_arguments(parser, default_port=default_port)
     cli.settings_arguments(parser)
     args = cli.parse(parser, argv)
@@ -367,4 +371,9 @@ def run(build_demo, *, default_model: str, default_port: int, description: str, 
     if refused:
         raise SystemExit(f"error: this model does not take {', '.join(refused)}; its own settings are: "
                          f"{', '.join(chat.knobs) or 'none'}.")
-    launch(build_demo(chat, lang=args.lang, defaults=defaults), args, concurrency=chat.backend.concurrency)
+    extra = {}
+    if compare:
+        from ..compare import Contenders
+
+        extra["contenders"] = Contenders(chat, cli.compare_options(args))
+    launch(build_demo(chat, lang=args.lang, defaults=defaults, **extra), args, concurrency=chat.backend.concurrency)
