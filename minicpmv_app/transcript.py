@@ -213,6 +213,11 @@ def _png(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+# The formats a UI offers: kind -> (file suffix, MIME type, writer(session, card)).
+EXPORTS = {"markdown": (".md", "text/markdown", export_markdown), "html": (".html", "text/html", export_html),
+           "json": (".json", "application/json", export_json)}
+
+
 # -- import --------------------------------------------------------------------------------------------
 @dataclass
 class ImportedTurn:

@@ -26,8 +26,6 @@ from .i18n import localized, text
 log = logging.getLogger(__name__)
 
 STORAGE_KEY = "minicpmv-chats"
-EXPORTS = {"markdown": (".md", transcript.export_markdown), "html": (".html", transcript.export_html),
-           "json": (".json", transcript.export_json)}
 
 
 def browser_secret() -> str:
@@ -80,7 +78,7 @@ class ChatsPanel:
         with gr.Accordion(label("export"), open=False, elem_id="export-panel"):
             with gr.Row():
                 buttons = {kind: gr.Button(label(f"export_{kind}"), size="sm", elem_id=f"export-{kind}")
-                           for kind in EXPORTS}
+                           for kind in transcript.EXPORTS}
                 importer = gr.UploadButton(label("import_json"), file_types=[".json"], size="sm", elem_id="import-json")
             exported = gr.File(label=label("export_file"), interactive=False, elem_id="exported-file")
 
@@ -196,7 +194,7 @@ class ChatsPanel:
         return store, *self.listing(store, lang, choice)
 
     def exporter(self, kind: str):
-        suffix, write = EXPORTS[kind]
+        suffix, _, write = transcript.EXPORTS[kind]
 
         def export(session: ChatSession, request: gr.Request) -> str:
             if not session.turns:

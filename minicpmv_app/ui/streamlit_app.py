@@ -9,15 +9,18 @@ renders the session's turns and its answer events.
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import os
 import sys
+from functools import partial
 from typing import Iterator, Optional, Sequence
 
 import streamlit as st
 
-from .. import cli
+from .. import cli, transcript
 from .. import settings as schema
+from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
 from ..media.documents import PDF_SUFFIXES, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
@@ -203,6 +206,38 @@ def document_sidebar(lang: str) -> tuple[str, str]:
     return pages, prompt
 
 
+def sharing_sidebar(session: ChatSession, uploads: UploadFolder, chat, lang: str) -> None:
+    """Export (Markdown, HTML, JSON with a run card) and import. This demo keeps no memory of its own: it says so."""
+    with st.sidebar:
+        st.subheader(text("export", lang))
+        st.caption(text("memory_none_streamlit", lang))
+        if session.turns and not session.busy:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            for kind, (suffix, mime, write) in transcript.EXPORTS.items():
+                # Written only when clicked (a callable): a rerun does not encode every picture again.
+                st.download_button(text(f"export_{kind}", lang), partial(exported, write, session, chat),
+                                   file_name=f"minicpmv-chat-{stamp}{suffix}", mime=mime, on_click="ignore",
+                                   key=f"export_{kind}", use_container_width=True)
+        round_ = st.session_state.get("import_round", 0)  # a new key empties the uploader after an import
+        upload = st.file_uploader(text("import_json", lang), type=["json"], key=f"import_{round_}")
+    if upload is None:
+        return
+    try:
+        loaded = transcript.read(upload.getvalue())
+        transcript.restore(session, loaded, lambda data, suffix: str(uploads.save(f"imported{suffix}", data)))
+    except MiniCPMVError as exc:
+        st.sidebar.error(localized(exc, lang))
+        return
+    st.session_state.import_round = round_ + 1
+    st.toast(text("imported_skipped" if loaded.skipped else "imported", lang, count=len(loaded.turns),
+                  skipped=loaded.skipped))
+    st.rerun()
+
+
+def exported(write, session: ChatSession, chat) -> str:
+    return write(session, transcript.run_card(chat, session))
+
+
 def grounding_sidebar(session: ChatSession, uploads: UploadFolder, lang: str) -> Optional[str]:
     """Locate (a phrase, asked with the grounding prompt about the latest picture) and Zoom (the chosen box,
     cropped, attached to the next message). Returns the phrase to locate, if asked."""
@@ -244,8 +279,15 @@ def main() -> None:
         st.session_state.zoom_crop = None
     locate = grounding_sidebar(session, uploads, lang)
     pages, document_prompt = document_sidebar(lang) if mode == "mode_document" else ("", "")
-
     render_history(session, lang)
+    converse(session, uploads, chat, settings, lang, mode, locate, pages, document_prompt)
+    # Last, so its download buttons see the answer just written (the sidebar's earlier parts were drawn before it).
+    sharing_sidebar(session, uploads, chat, lang)
+
+
+def converse(session: ChatSession, uploads: UploadFolder, chat, settings: dict, lang: str, mode: str,
+             locate: Optional[str], pages: str, document_prompt: str) -> None:
+    """The message box, and the answer to what was sent (or to Locate)."""
     options = MODES[mode]
     placeholder = text("chat_placeholder_media" if options["accept_file"] else "chat_placeholder_text", lang)
     submitted = st.chat_input(placeholder, key=f"input_{mode}", **{k: v for k, v in options.items() if v is not None})

@@ -235,3 +235,33 @@ def test_a_locked_pdf_is_refused_with_a_message_and_its_file_is_removed(trained_
     assert trained_app.error and "password-protected" in trained_app.error[0].value
     assert trained_app.session_state["chat_session"].turns == []
     assert list(trained_app.session_state["uploads"].path.iterdir()) == []
+
+
+def test_export_then_import_into_a_new_session_continues_with_the_picture(trained_app, monkeypatch):
+    from minicpmv_app import transcript
+
+    trained_app.sidebar.radio[0].set_value("mode_single_image").run()
+    send(trained_app, "What colour is the shape?", [("shape.png", blue_square(), "image/png")])
+    assert trained_app.chat_message[1].markdown[-1].value.strip() == "blue"
+    assert [b.label for b in trained_app.download_button] == ["Markdown", "HTML (to send)", "JSON (to import)"]
+    assert any("keeps no memory" in c.value for c in trained_app.sidebar.caption)
+    session = trained_app.session_state["chat_session"]
+    from minicpmv_app.ui.streamlit_app import load_model, model_options, parse_args
+
+    data = transcript.export_json(session, transcript.run_card(load_model(model_options(parse_args())), session))
+
+    fresh = AppTest.from_file(SCRIPT, default_timeout=120)
+    fresh.run()
+    next(s for s in fresh.sidebar.slider if s.label == "Temperature").set_value(0.0).run()
+    fresh.file_uploader(key="import_0").upload("chat.json", data.encode(), "application/json").run()
+    assert not fresh.exception, fresh.exception
+    restored = fresh.session_state["chat_session"]
+    assert [(t.text, t.answer) for t in restored.turns] == [("What colour is the shape?", "blue")]
+    send(fresh, "What colour is the shape?")  # Text mode, no picture: the imported one is the conversation's
+    assert fresh.chat_message[-1].markdown[-1].value.strip() == "blue"
+
+
+def test_a_bad_import_is_refused_in_the_sidebar(app):
+    app.file_uploader(key="import_0").upload("chat.json", b'{"format": "something else"}', "application/json").run()
+    assert app.sidebar.error and "not a conversation exported" in app.sidebar.error[0].value
+    assert app.session_state["chat_session"].turns == []
