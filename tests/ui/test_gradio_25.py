@@ -76,3 +76,21 @@ def test_empty_question_is_refused_without_breaking_the_chat(app):
         session.predict("   ", None, None, "", api_name="/add_turn")
     final, _ = ask(session, None, "Text only works too.")
     assert roles(final) == ["user", "assistant"]
+
+
+def test_a_pdf_page_is_the_picture_and_more_than_one_page_is_refused(app, tmp_path, recorder, ui_chat):
+    from PIL import Image
+
+    from tests.media_factory import write_pdf
+
+    pdf = write_pdf(tmp_path / "doc.pdf", [Image.new("RGB", (120, 90), c) for c in ((200, 0, 0), (0, 0, 200))])
+    session = app()
+    with pytest.raises(AppError, match="one page at a time"):
+        session.predict("What is this?", None, handle_file(str(pdf)), "1-2", api_name="/add_turn")
+    session.predict("What is this?", None, handle_file(str(pdf)), "2", api_name="/add_turn")
+    final = session.submit(*SAMPLING, api_name="/respond").result()
+    assert roles(final)[-1] == "assistant"
+    assert any("doc.pdf: pages 2" in str(m["content"]) for m in final)  # the page shown with the question
+    assert recorder.images_in_last_prompt(ui_chat.backend.processor) == 1
+    pixels = recorder.calls[-1]["kwargs"]["pixel_values"]
+    assert pixels[0, 2].mean() > pixels[0, 0].mean()  # page 2 (blue) went in, not page 1
