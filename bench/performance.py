@@ -10,6 +10,11 @@
    load_video: seconds and peak RSS above the process baseline (each in a fresh process).
 3. Image path: a 4032x3024 JPEG and a 1344x1344 PNG from upload to model input, ms per step.
 4. Load: peak RSS while loading a larger random native checkpoint, against its size on disk.
+5. Streaming at length: 200, 4,000 and 16,000 answer tokens through MiniCPMVChat.stream (and 4,000 through the
+   Gradio app) against model.generate + TextIteratorStreamer.
+6. The browser's first token: Chromium, Enter to the first answer character, against the model's own TTFT.
+7. Cold start: imports, model load and page build in fresh processes, then web_demo_2.6.py to its first answer.
+8. JPEG draft mode: a 12 MP JPEG decoded whole and at the model's scale; what the processor makes of each.
 """
 
 from __future__ import annotations
@@ -336,6 +341,189 @@ def plot(overhead, videos, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+# -- 5. streaming at length ------------------------------------------------------------------------
+def long_context_tiny() -> Path:
+    """A tiny random checkpoint whose context holds 16,000 answer tokens (the shipped one stops at 4,096)."""
+    from minicpmv_app.tiny import build_tiny_checkpoint
+
+    folder = build_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="bench-long-")) / "tiny")
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config.setdefault("text_config", config)["max_position_embeddings"] = 20_000
+    config_path.write_text(json.dumps(config))
+    return folder
+
+
+def streaming_at_length(lengths, gradio_length: int) -> list[dict]:
+    from PIL import Image
+
+    from bench.reliability import serve
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.tiny_task import draw
+
+    chat = MiniCPMVChat(str(long_context_tiny()), device="cpu")
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    path = folder / "image.png"
+    draw("red", "square", size=(448, 448)).save(path)
+    image_b64 = base64.b64encode(path.read_bytes()).decode()
+    loaded = Image.open(path).convert("RGB")
+    rows = []
+    with serve(chat) as (_, client):
+        for tokens in lengths:
+            fixed_length(chat.backend.model, tokens)
+            repeats = 3 if tokens <= 4000 else 1
+            direct = [direct_run(chat, loaded, tokens) for _ in range(repeats)]
+            wrapped = [wrapper_run(chat, image_b64, tokens) for _ in range(repeats)]
+            row = dict(tokens=tokens, direct_s=statistics.median(t[1] for t in direct),
+                       wrapper_s=statistics.median(t[1] for t in wrapped), gradio_s=float("nan"))
+            if tokens == gradio_length:
+                row["gradio_s"] = statistics.median(gradio_run(client, str(path), tokens)[1] for _ in range(repeats))
+            chat.backend.model.generate = type(chat.backend.model).generate.__get__(chat.backend.model)
+            rows.append(row)
+    return rows
+
+
+# -- 6. the browser's first token ---------------------------------------------------------------------
+def browser_first_token(repeats: int) -> dict:
+    """Chromium: from pressing Enter in the message box to the first answer character on the page, against
+    the model's own time to first token for the same picture and question (direct_run)."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from bench.reliability import serve
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.tiny_task import draw
+
+    chat = MiniCPMVChat("tiny-random", device="cpu")
+    fixed_length(chat.backend.model, 32)
+    path = Path(tempfile.mkdtemp(prefix="bench-")) / "image.png"
+    draw("red", "square", size=(448, 448)).save(path)
+    loaded = Image.open(path).convert("RGB")
+    clicks, models = [], []
+    watch = """() => new Promise(resolve => {
+        const start = performance.now();
+        const seen = () => [...document.querySelectorAll('[data-testid="bot"]')].some(b => b.innerText.trim());
+        const observer = new MutationObserver(() => { if (seen()) { observer.disconnect(); resolve(performance.now() - start); } });
+        observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+        document.querySelector('#chat-input textarea').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+    })"""
+    with serve(chat) as (url, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+        for attempt in range(repeats + 1):  # the first is a warm-up
+            page = browser.new_page()
+            page.goto(url)
+            page.locator("#chat-input input[type=file]").set_input_files(str(path))
+            page.locator("#chat-input img").first.wait_for()
+            page.locator("#chat-input textarea").fill(PROMPT)
+            elapsed = page.evaluate(watch)
+            page.locator("#stop-button").wait_for(state="visible")
+            page.wait_for_function("() => document.querySelector('#stop-button').disabled")
+            model = direct_run(chat, loaded, 32)[0]
+            page.close()
+            if attempt:
+                clicks.append(elapsed / 1000)
+                models.append(model)
+        browser.close()
+    click, model = statistics.median(clicks), statistics.median(models)
+    return dict(click_ms=click * 1000, model_ms=model * 1000, overhead_ms=(click - model) * 1000)
+
+
+# -- 7. cold start --------------------------------------------------------------------------------------
+STEP = r'''
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+exec(sys.argv[2])
+print(time.perf_counter() - start)
+'''
+
+
+def timed(code: str) -> float:
+    output = subprocess.run([sys.executable, "-c", STEP, str(ROOT), code], capture_output=True, text=True, check=True)
+    return float(output.stdout.strip().splitlines()[-1])
+
+
+def cold_start() -> list[dict]:
+    """Fresh processes: what each part of ``python web_demo_2.6.py --model tiny`` costs, then the whole of it, from
+    the command to the first answer (the page answering a question through gradio_client)."""
+    from gradio_client import Client
+
+    from bench.reliability import free_port
+
+    rows = [
+        dict(step="python itself", seconds=timed("pass")),
+        dict(step="import gradio", seconds=timed("import gradio")),
+        dict(step="import torch + transformers", seconds=timed("import torch, transformers")),
+        dict(step="import the 2.6 demo module", seconds=timed("import minicpmv_app.ui.gradio_26")),
+        dict(step="import + load tiny", seconds=timed("from minicpmv_app import MiniCPMVChat; MiniCPMVChat('tiny', device='cpu')")),
+        dict(step="import + load + build the page", seconds=timed(
+            "from minicpmv_app import MiniCPMVChat; from minicpmv_app.ui.gradio_26 import build_demo; "
+            "build_demo(MiniCPMVChat('tiny', device='cpu'))")),
+    ]
+    port = free_port()
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:
+                time.sleep(0.05)
+        served = time.perf_counter() - start
+        client.predict({"text": "What colour is the shape?", "files": []}, api_name="/add_turn")
+        client.submit("Beam Search", 0.7, 0.8, 100, 1.05, 1, 8, "", api_name="/respond").result()
+        answered = time.perf_counter() - start
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    rows += [dict(step="web_demo_2.6.py: page served", seconds=served),
+             dict(step="web_demo_2.6.py: first answer", seconds=answered)]
+    return rows
+
+
+# -- 8. JPEG draft mode ------------------------------------------------------------------------------------
+def jpeg_draft() -> dict:
+    """A 12 MP JPEG decoded whole, and at the scale the tiny will use (its slice budget): ms, and what the
+    processor makes of each (mean absolute difference of pixel values, -1..1 scale) and the answers."""
+    import random
+
+    import numpy as np
+
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.backends.native import build_inputs
+    from minicpmv_app.media.images import prepare_image
+    from minicpmv_app.messages import Conversation, Message
+    from minicpmv_app.tiny_task import draw
+
+    chat = MiniCPMVChat("tiny", device="cpu")
+    path = Path(tempfile.mkdtemp(prefix="bench-")) / "photo.jpg"
+    draw("green", "circle", size=(4032, 3024), rng=random.Random(SEED)).save(path, quality=92)
+    budget = chat.page_pixels(chat.settings())
+
+    def best(fn, n=5):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - start)
+        return min(times) * 1000, result
+
+    full_ms, full = best(lambda: prepare_image(str(path)))
+    draft_ms, drafted = best(lambda: prepare_image(str(path), draft_pixels=budget))
+    question = "What colour is the shape?"
+    inputs = [build_inputs(chat.backend.processor, [Conversation([Message("user", [i, question])])], knobs=chat.knobs)
+              for i in (full, drafted)]
+    difference = max(np.abs(a.float().numpy() - b.float().numpy()).mean()
+                     for a, b in zip(inputs[0]["pixel_values"], inputs[1]["pixel_values"]))
+    answers = ["".join(chat.stream_conversation(Conversation([Message("user", [i, question])]),
+                                                chat.settings(decode_type="Beam Search", max_new_tokens=8)))
+               for i in (full, drafted)]
+    return dict(full_ms=full_ms, draft_ms=draft_ms, full_size=full.size, draft_size=drafted.size,
+                budget=budget, difference=float(difference), answers=answers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -350,6 +538,11 @@ def main() -> None:
     videos = video(10 if args.quick else 60)
     images = image_path()
     load = load_memory(512 if args.quick else 1024)
+    lengths = (200, 1000) if args.quick else (200, 4000, 16000)
+    long_rows = streaming_at_length(lengths, lengths[1])
+    browser = browser_first_token(2 if args.quick else 5)
+    starts = cold_start()
+    draft = jpeg_draft()
 
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores | python {platform.python_version()}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__} | seed {SEED}")
@@ -374,6 +567,25 @@ def main() -> None:
           f"{load['peak_anon_mb']:>13.0f} {load['anon_ratio']:>13.2f}")
     print("   RSS counts the memory-mapped safetensors pages, which the weights are read from in place; anon is")
     print("   memory the process allocated itself (activations, buffers).")
+    print("\n5. Streaming at length (seconds for the whole answer, greedy, tiny random model with a 20k context)")
+    print(f"{'tokens':>7} {'direct s':>9} {'stream s':>9} {'stream/direct':>14} {'Gradio s':>9} {'Gradio/direct':>14}")
+    for r in long_rows:
+        print(f"{r['tokens']:>7} {r['direct_s']:>9.2f} {r['wrapper_s']:>9.2f} {r['direct_s'] / r['wrapper_s']:>14.2f} "
+              f"{r['gradio_s']:>9.2f} {r['direct_s'] / r['gradio_s']:>14.2f}")
+    print("   Ratios are rates against direct (direct time / path time): 1.00 is as fast as model.generate.")
+    print(f"\n6. Browser first token (Chromium, Enter to the first answer character, median of {2 if args.quick else 5})")
+    print(f"{'click to first char ms':>23} {'model TTFT ms':>14} {'overhead ms':>12}")
+    print(f"{browser['click_ms']:>23.0f} {browser['model_ms']:>14.0f} {browser['overhead_ms']:>12.0f}")
+    print("\n7. Cold start (fresh processes, seconds)")
+    for r in starts:
+        print(f"{r['step']:<40} {r['seconds']:>7.2f}")
+    print("\n8. JPEG draft mode: a 4032x3024 JPEG for the tiny's slice budget "
+          f"({draft['budget'] / 1e6:.1f} MP)")
+    print(f"{'decode':<10} {'ms':>7} {'size':>11}")
+    print(f"{'whole':<10} {draft['full_ms']:>7.1f} {'x'.join(map(str, draft['full_size'])):>11}")
+    print(f"{'draft':<10} {draft['draft_ms']:>7.1f} {'x'.join(map(str, draft['draft_size'])):>11}")
+    print(f"   processor pixel values: mean |difference| {draft['difference']:.4f} (of -1..1); answers "
+          f"{draft['answers'][0]!r} / {draft['answers'][1]!r}")
     plot(overhead, videos, args.plot)
     print(f"\nplot: {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
 

@@ -92,15 +92,16 @@ def free_bytes(device: str = "auto") -> int:
     return int(psutil.virtual_memory().available)
 
 
-def answer_both(sides: list[tuple[ChatSession, object, dict]]) -> Iterator[tuple[int, Event]]:
-    """Answer each (session, chat, settings) pending turn at once; yields (side index, event) as they come.
-    Each side runs in its own thread; a UI that stops reading stops both."""
+def answer_both(sides: list[tuple]) -> Iterator[tuple[int, Event]]:
+    """Answer each (session, chat, settings[, generate]) pending turn at once; yields (side index, event) as they
+    come. ``generate`` is what the session calls (ZeroGPU's GPU slot); each side runs in its own thread; a UI
+    that stops reading stops both."""
     events: queue.Queue = queue.Queue()
     done = object()
 
-    def run(index: int, session: ChatSession, chat, settings: dict) -> None:
+    def run(index: int, session: ChatSession, chat, settings: dict, generate=None) -> None:
         try:
-            for event in session.answer(chat, settings):
+            for event in session.answer(chat, settings, generate):
                 events.put((index, event))
         except BaseException as exc:  # answer() reports failures as events; anything else is a bug, shown too
             from .session import Failed
@@ -122,5 +123,5 @@ def answer_both(sides: list[tuple[ChatSession, object, dict]]) -> Iterator[tuple
             else:
                 yield index, event
     finally:
-        for session, _, _ in sides:
+        for session, *_ in sides:
             session.stop()  # a no-op once answered; ends an answer still running when the reader went away

@@ -30,8 +30,9 @@ def normalise(store) -> dict:
     """A store as read back from the browser: anything malformed there is dropped, not trusted."""
     if not isinstance(store, dict) or not isinstance(store.get("chats"), list):
         return empty()
-    chats = [c for c in store["chats"] if isinstance(c, dict) and isinstance(c.get("id"), str)
-             and isinstance(c.get("data"), str) and isinstance(c.get("title"), str)]
+    chats = [{**c, "saved": c.get("saved") if isinstance(c.get("saved"), str) else ""} for c in store["chats"]
+             if isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("data"), str)
+             and isinstance(c.get("title"), str)]
     current = store.get("current") if any(c["id"] == store.get("current") for c in chats) else None
     return {"chats": chats, "current": current}
 

@@ -198,6 +198,7 @@ class ChatSession:
         text = (text or "").strip()
         files = [str(f) for f in files or []]
         pages = (pages or "").strip() if any(is_pdf(f) for f in files) else ""
+        check_documents(files, pages)  # outside the lock: opening a PDF holds no one else up
         with self._lock:
             self._refuse_if_busy()
             self._check_media(text, files, pages)
@@ -372,14 +373,14 @@ class ChatSession:
         if self.state == State.PENDING:
             raise InvalidInputError("The last question is waiting for its answer.", key="busy_pending")
 
+    def ensure_idle(self) -> None:
+        """Refuses (``InvalidInputError``) while an answer is pending or being written."""
+        with self._lock:
+            self._refuse_if_busy()
+
     def _check_media(self, text: str, files: list[str], pages: str = "") -> None:
         if not text and not files:
             raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
-        documents = [check_pdf(f, pages) for f in files if is_pdf(f)]  # refuses a bad file or range
-        total = sum(map(len, documents))
-        if total > MAX_PAGES:
-            raise InvalidInputError(f"{total} pages is more than {MAX_PAGES} per message: choose a page range.",
-                                    key="pdf_too_many_pages", count=total, limit=MAX_PAGES)
         videos = [f for f in files if is_video(f)]
         has_images = len(videos) < len(files)
         if len(videos) > 1:
@@ -397,6 +398,14 @@ class ChatSession:
             raise InvalidInputError(
                 "This conversation is about images: press Clear to start a new one with a video.", key="conversation_is_images"
             )
+
+
+def check_documents(files: Sequence[str], pages: str = "") -> None:
+    """Refuse a message's PDFs if one is unusable, a range is bad, or all of them pass the page limit."""
+    total = sum(len(check_pdf(f, pages)) for f in files if is_pdf(f))
+    if total > MAX_PAGES:
+        raise InvalidInputError(f"{total} pages is more than {MAX_PAGES} per message: choose a page range.",
+                                key="pdf_too_many_pages", count=total, limit=MAX_PAGES)
 
 
 def decode_with_progress(turn: Turn, plan=None, pixels: Optional[int] = None) -> Iterator[Progress]:
@@ -436,8 +445,8 @@ def decode(turn: Turn, on_progress=None, plan=None, pixels: Optional[int] = None
             pages = render_pdf(f, check_pdf(f, turn.pages), pixels=pixels or target_pixels(),
                                progress=(lambda d, t: on_progress(d, t, "pdf")) if on_progress else None)
             parts += [prepare_image(page) for page in pages]
-        else:
-            parts.append(prepare_image(f))
+        else:  # a large JPEG is decoded at the scale the model will use (draft mode)
+            parts.append(prepare_image(f, draft_pixels=pixels))
     if turn.text:
         parts.append(turn.text)
     return parts

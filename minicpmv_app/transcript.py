@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import hashlib
 import html
 import io
@@ -22,18 +23,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import __version__
 from .errors import InvalidInputError, MediaError
-from .media.images import load_image
+from .media.images import load_image, to_rgb
 from .session import ChatSession, State, Turn, decode, is_video
 
 FORMAT = "minicpmv-chat"
 VERSION = 1
 MAX_IMPORT_BYTES = 40 * 1024 * 1024
 MAX_TURNS = 500
-MAX_IMAGES = 64
+MAX_IMAGES = 256
 MAX_TEXT = 200_000  # characters per field
 LIBRARIES = ("transformers", "torch", "accelerate", "gradio", "streamlit", "pillow", "pypdfium2", "openai")
 IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp"),
@@ -47,7 +48,9 @@ class ImportRefused(InvalidInputError):
 # -- run card ------------------------------------------------------------------------------------------
 def run_card(chat, session: Optional[ChatSession] = None, *, now: Optional[_dt.datetime] = None) -> dict:
     """What produced the answers: model, backend, device, dtype, the latest settings, versions, time (UTC)."""
-    settings = next((t.settings for t in reversed(session.turns) if t.settings), None) if session else None
+    # The latest answer made here: an imported turn's settings describe another run, not this one.
+    settings = next((t.settings for t in reversed(session.turns) if t.settings and not t.settings.get("imported")),
+                    None) if session else None
     folder = getattr(chat, "folder", None)
     return {
         "model": str(chat.model_path),
@@ -70,10 +73,17 @@ def library_versions() -> dict:
     return versions
 
 
-def fingerprint(folder) -> str:
+@functools.lru_cache(maxsize=8)
+def _fingerprint(folder: str, modified: float) -> str:
+    return fingerprint(folder, cached=False)
+
+
+def fingerprint(folder, *, cached: bool = True) -> str:
     """A checkpoint folder's identity: the hub snapshot's commit when it is one, else a hash of its small files
     (configs, tokenizer, chat template) and the names and sizes of its weights (not read: they are gigabytes)."""
     folder = Path(folder)
+    if cached:  # once per folder (and its last change), not at every save of a chat
+        return _fingerprint(str(folder), folder.stat().st_mtime)
     if folder.parent.name == "snapshots" and len(folder.name) == 40:
         return f"commit:{folder.name}"
     digest = hashlib.sha256()
@@ -111,28 +121,40 @@ def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
 
 
 def turn_pictures(turn: Turn) -> list[tuple[bytes, str]]:
-    """The pictures the model saw, as (bytes, mime): a file's own bytes where it is a picture, PDF pages as PNG."""
-    pictures: list[tuple[bytes, str]] = []
-    decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
+    """The pictures the model saw, as (bytes, mime): a picture file's own bytes, and otherwise (PDF pages, a file
+    already cleaned away) the decoded picture as JPEG. Made once per turn."""
+    key = ("export-pictures", len(turn.files), turn.parts is not None)
+    if key in turn.rendered:
+        return turn.rendered[key]
     files = [f for f in turn.files if not is_video(f)]
-    if files and all(_is_picture_file(f) for f in files) and Path(files[0]).exists():
-        for f in files:
-            data = Path(f).read_bytes()
-            pictures.append((data, _mime(data)))
-        return pictures
-    for image in decoded:  # PDF pages (or pictures whose files are gone): what reached the model
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        pictures.append((buffer.getvalue(), "image/png"))
+    decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
+    pictures: list[tuple[bytes, str]] = []
+    if decoded and len(decoded) != len(files):  # a PDF became several pages: the pages are what the model saw
+        pictures = [_jpeg(image) for image in decoded]
+    else:
+        for index, f in enumerate(files):
+            if _is_picture_file(f) and Path(f).is_file():
+                data = Path(f).read_bytes()
+                pictures.append((data, _mime(data)))
+            elif index < len(decoded):
+                pictures.append(_jpeg(decoded[index]))
+    turn.rendered[key] = pictures
     return pictures
+
+
+def _jpeg(image: Image.Image) -> tuple[bytes, str]:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue(), "image/jpeg"
 
 
 def shrunk(data: bytes, mime: str, side: int) -> tuple[bytes, str]:
     """A picture no larger than ``side`` a side: as it is when it fits, else resized and stored as JPEG."""
-    with Image.open(io.BytesIO(data)) as image:
-        if max(image.size) <= side:
+    with Image.open(io.BytesIO(data)) as opened:
+        if max(opened.size) <= side:
             return data, mime
-        image = image.convert("RGB")
+        # Upright and on white first, as the model saw it: the JPEG keeps neither EXIF orientation nor alpha.
+        image = to_rgb(ImageOps.exif_transpose(opened) or opened)
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=90)
@@ -163,10 +185,11 @@ def export_markdown(session: ChatSession, card: dict, *, title: str = "") -> str
             lines.append(f"*{len(pictures)} picture(s) (embedded in the HTML and JSON exports)*")
         if turn.pages:
             lines.append(f"*PDF pages {turn.pages}*")
-        lines += ["", f"**You:** {turn.text}", ""]
+        # Escaped: a Markdown viewer that renders inline HTML must not run markup from a question or an answer.
+        lines += ["", f"**You:** {html.escape(turn.text)}", ""]
         if turn.reasoning.strip():
-            lines += ["<details><summary>Thinking</summary>", "", turn.reasoning.strip(), "", "</details>", ""]
-        lines += [f"**MiniCPM-V:** {_shown(turn)}", ""]
+            lines += ["<details><summary>Thinking</summary>", "", html.escape(turn.reasoning.strip()), "", "</details>", ""]
+        lines += [f"**MiniCPM-V:** {html.escape(_shown(turn))}", ""]
     return "\n".join(lines)
 
 
@@ -246,7 +269,7 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
                             key="import_too_large", size=round(len(data) / 1e6, 1), limit=round(max_bytes / 1e6))
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ImportRefused("This file is not a conversation exported as JSON by this app.", key="import_not_json") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused("This file is not a conversation exported as JSON by this app.", key="import_not_json")
@@ -255,8 +278,8 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
                             key="import_version", version=str(document.get("version")))
     turns = _field(document, "turns", list)
     if len(turns) > MAX_TURNS:
-        raise ImportRefused(f"The conversation has {len(turns)} turns; the limit is {MAX_TURNS}.", key="import_bad_field",
-                            field="turns")
+        raise ImportRefused(f"The conversation has {len(turns)} turns; the limit is {MAX_TURNS}.",
+                            key="import_too_many_turns", count=len(turns), limit=MAX_TURNS)
     transcript = Transcript(_text(document, "title"), _field(document, "run_card", dict, {}))
     pictures = 0
     for raw in turns:
@@ -271,8 +294,8 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
         images = [_picture(item) for item in _field(raw, "images", list, [])]
         pictures += len(images)
         if pictures > MAX_IMAGES:
-            raise ImportRefused(f"The conversation has more than {MAX_IMAGES} pictures.", key="import_bad_field",
-                                field="images")
+            raise ImportRefused(f"The conversation has {pictures} pictures or more; an import takes at most "
+                                f"{MAX_IMAGES}.", key="import_too_many_pictures", count=pictures, limit=MAX_IMAGES)
         transcript.turns.append(ImportedTurn(
             _text(raw, "question"), images, _text(raw, "answer"), _text(raw, "reasoning"), state,
             bool(_field(raw, "example", bool, False)), _text(raw, "pages"), _field(raw, "settings", dict, None),
@@ -282,6 +305,8 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
 
 def _field(mapping: dict, name: str, kind, default=...):
     value = mapping.get(name, default)
+    if value is None and default is not None:  # null where a value is needed: as bad as a missing one
+        value = ...
     if value is ...:
         raise ImportRefused(f'The file has no "{name}".', key="import_bad_field", field=name)
     if value is not None and not isinstance(value, kind):
@@ -309,12 +334,15 @@ def _picture(item) -> tuple[bytes, str]:
 
 def restore(session: ChatSession, transcript: Transcript, save: Callable[[bytes, str], str]) -> None:
     """Replace ``session``'s turns with the transcript's; ``save(bytes, suffix)`` stores a picture (a name of the
-    UI's own) and returns its path. The pictures are decoded now, so the next answer sees them."""
+    UI's own) and returns its path. The pictures are decoded now, so the next answer sees them. Refused, before
+    anything is saved, while an answer is being written."""
+    session.ensure_idle()
     turns = []
     for record in transcript.turns:
         files = [save(data, suffix) for data, suffix in record.pictures]
+        settings = {**record.settings, "imported": True} if record.settings else None  # another run's
         turn = Turn(record.question, files, State(record.state), answer=record.answer, reasoning=record.reasoning,
-                    example=record.example, pages=record.pages, settings=record.settings)
+                    example=record.example, pages=record.pages, settings=settings)
         turn.parts = decode(turn)
         turns.append(turn)
     session.replace(turns)

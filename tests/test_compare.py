@@ -39,6 +39,19 @@ def test_both_sides_answer_and_their_events_interleave_by_side(tiny_chat):
     assert [s.state for s in sessions] == [State.ANSWERED, State.ANSWERED]
 
 
+def test_a_side_that_refuses_leaves_the_other_unchanged(tiny_chat, tmp_path):
+    from minicpmv_app.compare import Contenders  # noqa: F401  (the tab's submit does this; here by hand)
+
+    a, b = ChatSession(), ChatSession()
+    b.submit("Busy already", [])  # B is waiting for an answer: it refuses the next message
+    turn = a.submit("What colour is it?", [])
+    try:
+        b.submit("What colour is it?", [])
+    except Exception:
+        a.withdraw(turn)
+    assert a.turns == [] and [t.text for t in b.turns] == ["Busy already"]
+
+
 def test_side_settings_keep_the_models_own_knobs_and_refuse_asked_ones_it_lacks(tiny_chat):
     base = {"decode_type": "Sampling", "max_new_tokens": 8, "enable_thinking": False, "max_slice_nums": 36}
     taken = side_settings(tiny_chat, base, "Beam Search", True, "4x")

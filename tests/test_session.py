@@ -17,7 +17,7 @@ from minicpmv_app.session import ChatSession, Done, Failed, Progress, State, Sto
 
 
 class ScriptedChat:
-    """The three methods a session calls on MiniCPMVChat, answering from a script; records what it was asked."""
+    """The methods a session calls on MiniCPMVChat, answering from a script; records what it was asked."""
 
     def __init__(self, *answers):
         self.answers = list(answers) or ["fine"]
@@ -28,6 +28,9 @@ class ScriptedChat:
 
     def frame_plan(self, settings):
         return UniformPlan()
+
+    def page_pixels(self, settings):
+        return 448 * 448 * 9
 
     def stream_conversation(self, conversation, settings, *, stop=None, reasoning=False, keep_grounding=False):
         self.asked.append(conversation)

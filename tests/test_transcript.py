@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 
@@ -11,6 +12,7 @@ import transformers
 from PIL import Image
 
 from minicpmv_app import __version__
+from minicpmv_app.errors import InvalidInputError
 from minicpmv_app.session import ChatSession, State
 from minicpmv_app.transcript import (
     MAX_IMPORT_BYTES, ImportRefused, export_html, export_json, export_markdown, read, restore, run_card,
@@ -103,6 +105,9 @@ def good_export(trained_chat, tmp_path) -> dict:
     (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "state": "pending"}]}).encode(), "import_bad_field"),
     (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "images": [{"data": "@@@"}]}]}).encode(), "import_bad_picture"),
     (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "images": [{"data": base64.b64encode(b"GIF89a junk").decode()}]}]}).encode(), "import_bad_picture"),
+    (lambda d: json.dumps({**d, "turns": None}).encode(), "import_bad_field"),
+    (lambda d: json.dumps({**d, "turns": [{**d["turns"][0], "images": None}]}).encode(), "import_bad_field"),
+    (lambda d: ("[" * 100_000 + "]" * 100_000).encode(), "import_not_json"),
     (lambda d: b" " * (MAX_IMPORT_BYTES + 1), "import_too_large"),
 ])
 def test_bad_files_are_refused_with_a_reason_and_change_nothing(trained_chat, tmp_path, damage, key):
@@ -124,4 +129,24 @@ def test_pdf_pages_export_as_the_pictures_the_model_saw(trained_chat, tmp_path):
     session.submit("What colour is the second image?", [str(pdf)], pages="2")
     list(session.answer(trained_chat, {**GREEDY, "max_slice_nums": 1}))
     record = json.loads(export_json(session, run_card(trained_chat, session)))["turns"][0]
-    assert record["pages"] == "2" and len(record["images"]) == 1 and record["images"][0]["mime"] == "image/png"
+    assert record["pages"] == "2" and len(record["images"]) == 1 and record["images"][0]["mime"] == "image/jpeg"
+    page = Image.open(io.BytesIO(base64.b64decode(record["images"][0]["data"]))).convert("RGB")
+    r, g, b = page.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert b > r  # page 2, the blue one
+
+
+def test_restoring_into_a_busy_session_is_refused_before_anything_is_saved(trained_chat, tmp_path):
+    data = export_json(answered_session(trained_chat, tmp_path), run_card(trained_chat)).encode()
+    busy = ChatSession()
+    busy.submit("What colour is the shape?")  # pending: an answer is on its way
+    with pytest.raises(InvalidInputError, match="waiting for its answer"):
+        restore(busy, read(data), saver(tmp_path / "imported"))
+    assert not any((tmp_path / "imported").iterdir()) and busy.turns[0].text == "What colour is the shape?"
+
+
+def test_imported_settings_are_marked_and_not_shown_as_this_runs(trained_chat, tmp_path):
+    data = export_json(answered_session(trained_chat, tmp_path), run_card(trained_chat)).encode()
+    restored = ChatSession()
+    restore(restored, read(data), saver(tmp_path / "imported"))
+    assert restored.turns[0].settings["imported"] is True
+    assert run_card(trained_chat, restored)["settings"] is None  # nothing answered here yet

@@ -98,15 +98,22 @@ def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[
 
 
 def token_streamer(tokenizer, *, timeout: float = 600.0):
-    """A ``TextIteratorStreamer`` that hands on text at every token.
+    """A ``TextIteratorStreamer`` that hands on text at every token, in constant time per token.
 
     transformers' own waits for a space before it prints (unless the text ends in a CJK character), so an
-    answer in a language without spaces, or a long run of symbols, arrives all at once at the end. This one
-    holds back only an incomplete multi-byte character.
+    answer in a language without spaces, or a long run of symbols, arrives all at once at the end; and it decodes
+    everything since the last newline at each token, so a long line costs more and more. This one decodes a short
+    window (the tokens since the last piece it handed on, plus the ones before them for context), as servers'
+    incremental detokenizers do, and holds back only an incomplete multi-byte character.
     """
     from transformers import TextIteratorStreamer
 
     class TokenStreamer(TextIteratorStreamer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.prefix_offset = 0  # the window starts here: context for the tokens after read_offset
+            self.read_offset = 0  # tokens before this have been handed on
+
         def put(self, value):
             if len(value.shape) > 1:
                 value = value[0]
@@ -114,12 +121,23 @@ def token_streamer(tokenizer, *, timeout: float = 600.0):
                 self.next_tokens_are_prompt = False
                 return
             self.token_cache.extend(value.tolist())
-            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-            if text.endswith("\ufffd"):
-                return  # the rest of this character comes with the next token
-            printable, self.print_len = text[self.print_len :], len(text)
-            if printable:
-                self.on_finalized_text(printable)
+            # Decoding the window with and without the new tokens gives their text as it reads in context (a
+            # leading space, a merged byte sequence), without decoding the whole answer again.
+            done = self.tokenizer.decode(self.token_cache[self.prefix_offset:self.read_offset], **self.decode_kwargs)
+            text = self.tokenizer.decode(self.token_cache[self.prefix_offset:], **self.decode_kwargs)
+            if text.endswith("\ufffd") or len(text) <= len(done):
+                return  # the rest of this character comes with the next token (or nothing to show yet)
+            self.prefix_offset, self.read_offset = self.read_offset, len(self.token_cache)
+            self.on_finalized_text(text[len(done):])
+
+        def end(self):
+            rest = ""
+            if self.read_offset < len(self.token_cache):
+                done = self.tokenizer.decode(self.token_cache[self.prefix_offset:self.read_offset], **self.decode_kwargs)
+                rest = self.tokenizer.decode(self.token_cache[self.prefix_offset:], **self.decode_kwargs)[len(done):]
+            self.token_cache, self.prefix_offset, self.read_offset = [], 0, 0
+            self.next_tokens_are_prompt = True
+            self.on_finalized_text(rest, stream_end=True)
 
     return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
 

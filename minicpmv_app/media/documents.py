@@ -43,6 +43,7 @@ def parse_pages(spec: Optional[str], count: int) -> list[int]:
     if not spec:
         return list(range(1, count + 1))
     pages: list[int] = []
+    seen: set[int] = set()
     for part in spec.replace(" ", "").split(","):
         match = re.fullmatch(r"(\d+)(?:-(\d*))?", part)
         if not match:
@@ -53,7 +54,10 @@ def parse_pages(spec: Optional[str], count: int) -> list[int]:
         if not 1 <= first <= last <= count:
             raise MediaError(f"Pages {part} are outside this PDF, which has {count} page(s).", key="pdf_range_outside",
                              part=part, count=count)
-        pages += [p for p in range(first, last + 1) if p not in pages]
+        for page in range(first, last + 1):
+            if page not in seen:
+                seen.add(page)
+                pages.append(page)
     return pages
 
 
@@ -96,8 +100,9 @@ def render_pdf(path: Union[str, os.PathLike], pages: list[int], *, pixels: int =
     images: list[Image.Image] = []
     with _PDFIUM:
         document = _open(path)
-        try:
-            for done, number in enumerate(pages, 1):
+    try:
+        for done, number in enumerate(pages, 1):
+            with _PDFIUM:  # per page: another person's PDF is not held up for a whole document
                 page = document[number - 1]
                 try:
                     width, height = page.get_size()  # in points (1/72 inch)
@@ -110,8 +115,9 @@ def render_pdf(path: Union[str, os.PathLike], pages: list[int], *, pixels: int =
                                      key="pdf_page_failed", page=number) from None
                 finally:
                     page.close()
-                if progress is not None:
-                    progress(done, len(pages))
-        finally:
+            if progress is not None:
+                progress(done, len(pages))
+    finally:
+        with _PDFIUM:
             document.close()
     return images

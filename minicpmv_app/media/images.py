@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import os
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,6 +18,11 @@ from ..errors import MediaError
 
 # Upstream resizes so the longer side is at most 448*16 before calling the model.
 MAX_SIDE = 448 * 16
+# The formats a picture may be in. Pillow would also open EPS (through Ghostscript, i.e. running PostScript from
+# the file) and a long tail of rare formats; an upload or an imported chat gets none of them.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG includes MPO (phone photos)
+from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin  # noqa: E402,F401
+from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: E402,F401  (registered: Image.open(formats=) needs them)
 # Refuse anything larger before decoding it: a 50000x50000 PNG is a few KB on disk and 10 GB in memory.
 MAX_IMAGE_PIXELS = 120_000_000
 
@@ -37,9 +43,12 @@ def img2base64(source: Union[str, os.PathLike, Image.Image]) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS,
+               draft_pixels: Optional[int] = None) -> Image.Image:
     """Open an image from PIL, a path, raw bytes, or base64 (text, bytes, or a ``data:`` URL).
 
+    ``draft_pixels``: the model will shrink the picture to about this many pixels, so a JPEG at least four times
+    larger is decoded at 1/2, 1/4 or 1/8 scale (JPEG's DCT scaling, Pillow's draft mode), never below it.
     Returns a fully decoded image; raises ``MediaError`` with a user-facing reason otherwise.
     """
     if isinstance(source, Image.Image):
@@ -52,7 +61,7 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Im
         # PIL warns above its own limit; we decide ourselves, with a clearer message.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
         except Image.DecompressionBombError as exc:
             raise _too_large(None, max_pixels) from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -61,6 +70,9 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Im
                 key="image_unreadable",
             ) from exc
         _check_pixels(image.size, max_pixels)
+        if draft_pixels and image.format == "JPEG" and image.width * image.height >= 4 * draft_pixels:
+            scale = (draft_pixels / (image.width * image.height)) ** 0.5
+            image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         try:
             image.load()
         except Image.DecompressionBombError as exc:
@@ -70,9 +82,11 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Im
     return image
 
 
-def prepare_image(source: ImageSource, *, max_side: int = MAX_SIDE, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Load an image and make it model-ready: RGB, EXIF orientation applied, longer side <= ``max_side``."""
-    image = load_image(source, max_pixels=max_pixels)
+def prepare_image(source: ImageSource, *, max_side: int = MAX_SIDE, max_pixels: int = MAX_IMAGE_PIXELS,
+                  draft_pixels: Optional[int] = None) -> Image.Image:
+    """Load an image and make it model-ready: RGB, EXIF orientation applied, longer side <= ``max_side``
+    (``draft_pixels``: see ``load_image``)."""
+    image = load_image(source, max_pixels=max_pixels, draft_pixels=draft_pixels)
     if getattr(image, "is_animated", False):
         image.seek(0)  # an animated GIF is read as its first frame
     image = ImageOps.exif_transpose(image) or image

@@ -10,7 +10,8 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf
 from ..session import ChatSession
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, session_state, settings_panel, stop_button,
+    UI_STEP, ChatSteps, blocks, discard_unusable, document_row, grounding_row, refusal, session_state, settings_panel,
+    stop_button,
 )
 from .gradio_chats import ChatsPanel
 from .i18n import Labels, text
@@ -56,6 +57,7 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
                     raise InvalidInputError("This model reads one page at a time: choose one page, e.g. 2.",
                                             key="pdf_one_page")
             except MiniCPMVError as exc:
+                discard_unusable([pdf], exc)
                 raise refusal(exc, steps.language(request)) from None
         return steps.submit(session, question, [source] if source and not session.turns else [], request, pages)
 
@@ -83,10 +85,12 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
     chats = ChatsPanel(demo, steps, label, session, chatbot)
     then = dict(fn=answered, inputs=session, outputs=[stop_btn, zoom_choice])
 
-    # A new picture starts a new chat: the one before stays in the browser's memory under its own name.
-    for source, api_name in ((image, "new_image"), (document, "new_document")):
+    # A new picture starts a new chat: the one before stays in the browser's memory under its own name. The
+    # picture and the PDF stand for each other: setting one empties the other, so the chat is about what is shown.
+    for source, other, api_name in ((image, document, "new_image"), (document, image, "new_document")):
         source.change(new_image, [source, session], [chatbot, stop_btn], api_name=api_name, **UI_STEP).then(
-            lambda: None, None, chats.chat_id, queue=False, api_visibility="private")
+            lambda value: (None, None if value else gr.update()), source, [chats.chat_id, other], queue=False,
+            api_visibility="private")
     submitted = question.submit(add_turn, [question, image, document, pages, session], session, api_name="add_turn",
                                 **UI_STEP)
     submitted.success(lambda: "", None, question, queue=False, api_visibility="private")

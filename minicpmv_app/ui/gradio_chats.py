@@ -128,7 +128,9 @@ class ChatsPanel:
         lang, current = self.lang(request), memory.find(store, store["current"])
         if current is not None and not session.turns:
             try:
-                self.load_into(session, current["data"])
+                loaded = self.load_into(session, current["data"])
+                if loaded.skipped:  # failed and video turns do not come back: say so
+                    gr.Warning(text("imported_skipped", lang, count=len(loaded.turns), skipped=loaded.skipped))
             except MiniCPMVError as exc:  # a stored chat this version cannot read: say so, keep the rest
                 log.warning("A stored chat could not be reopened: %s", exc)
                 gr.Warning(localized(exc, lang))

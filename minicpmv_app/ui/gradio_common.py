@@ -21,7 +21,7 @@ import gradio as gr
 
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
-from ..media.documents import is_pdf
+from ..media.documents import check_pdf, is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
 from .i18n import localized, request_language, text, user_message
@@ -168,13 +168,21 @@ def save_picture(picture, prefix: str) -> str:
 UNUSABLE_FILE = {"pdf_encrypted", "pdf_unreadable"}
 
 
-def discard_uploads(files) -> None:
-    """Delete refused files that Gradio cached for this app (nothing outside its upload folder)."""
+def discard_unusable(files, exc: MiniCPMVError) -> None:
+    """After a refusal for an unusable PDF (locked, broken): delete the PDFs that can never be used from Gradio's
+    upload cache instead of keeping them for its hour. Other files of the message stay: it may be sent again."""
+    if exc.key not in UNUSABLE_FILE:
+        return
     cache = Path(gr.utils.get_upload_folder()).resolve()
     for file in files:
         path = Path(file).resolve()
-        if cache in path.parents and path.is_file():
-            path.unlink(missing_ok=True)
+        if not (is_pdf(path) and cache in path.parents and path.is_file()):
+            continue
+        try:
+            check_pdf(path)
+        except MiniCPMVError as problem:
+            if problem.key in UNUSABLE_FILE:
+                path.unlink(missing_ok=True)
 
 
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
@@ -215,8 +223,7 @@ class ChatSteps:
         try:
             session.submit(text_, files, pages=pages)
         except MiniCPMVError as exc:
-            if exc.key in UNUSABLE_FILE:  # it can never be used: not kept in the upload cache for its hour
-                discard_uploads(files)
+            discard_unusable(files, exc)
             raise refusal(exc, self.language(request)) from None
         return session
 

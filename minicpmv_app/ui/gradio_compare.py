@@ -11,7 +11,10 @@ from .. import settings as schema
 from ..compare import FIRST, Contenders, answer_both
 from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
-from .gradio_common import MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, refusal, render, session_state, stop_button
+from . import zerogpu
+from .gradio_common import (
+    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, discard_unusable, refusal, render, session_state, stop_button,
+)
 from .i18n import text
 
 SIDES = ("a", "b")
@@ -55,24 +58,27 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
                 sessions.append(session_state())
     box = gr.MultimodalTextbox(placeholder=label("compare_placeholder"), file_types=["image", "video", ".pdf"],
                                file_count="multiple", show_label=False, elem_id="compare-input")
+    pages = gr.Textbox("", label=label("pdf_pages"), placeholder=label("pdf_pages_placeholder"),
+                       elem_id="compare-pdf-pages")
     with gr.Row():
         stop_btn = stop_button(label, elem_id="compare-stop")
         clear_btn = gr.Button(label("clear"), elem_id="compare-clear")
 
-    def submit(message: dict, model_a: str, model_b: str, session_a: ChatSession, session_b: ChatSession,
-               request: gr.Request):
+    def submit(message: dict, pages_: str, model_a: str, model_b: str, session_a: ChatSession,
+               session_b: ChatSession, request: gr.Request):
         lang = steps.language(request)
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
         try:
             for name in (model_a, model_b):
                 contenders.get(name)  # the second model loads here, once (or says why it cannot)
-            turn = session_a.submit(message.get("text", ""), files)
+            turn = session_a.submit(message.get("text", ""), files, pages=pages_)
             try:
-                session_b.submit(message.get("text", ""), files)
+                session_b.submit(message.get("text", ""), files, pages=pages_)
             except MiniCPMVError:
                 session_a.withdraw(turn)
                 raise
         except MiniCPMVError as exc:
+            discard_unusable(files, exc)
             raise refusal(exc, lang) from None
         return session_a, session_b
 
@@ -88,7 +94,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
         for session, model, decode, thinking, detail in ((session_a, model_a, decode_a, thinking_a, detail_a),
                                                          (session_b, model_b, decode_b, thinking_b, detail_b)):
             chat = contenders.get(model)
-            pairs.append((session, chat, side_settings(chat, base, decode, thinking, detail)))
+            pairs.append((session, chat, side_settings(chat, base, decode, thinking, detail), generators(chat)))
         shown_at = 0.0
         for _, event in answer_both(pairs):
             if isinstance(event, Progress):
@@ -110,8 +116,16 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
         session_b.clear()
         return [], [], gr.Button(interactive=False)
 
+    generators_made: dict = {}
+
+    def generators(chat):  # one per model: on ZeroGPU each answer runs in a GPU slot
+        if id(chat) not in generators_made:
+            generators_made[id(chat)] = zerogpu.generator_for(chat)
+        return generators_made[id(chat)]
+
     model_a, model_b = controls[0], controls[4]
-    submitted = box.submit(submit, [box, model_a, model_b, *sessions], sessions, api_name="compare_add_turn", **UI_STEP)
+    submitted = box.submit(submit, [box, pages, model_a, model_b, *sessions], sessions, api_name="compare_add_turn",
+                           **UI_STEP)
     submitted.success(shown, sessions, [*chatbots, stop_btn, box], queue=False, api_visibility="private").success(
         respond, [*sessions, *controls, *steps.panel.components], chatbots, api_name="compare_respond",
         concurrency_id=MODEL_QUEUE, concurrency_limit=limit,

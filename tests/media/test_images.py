@@ -96,3 +96,51 @@ def test_animated_gif_reads_its_first_frame():
     image = prepare_image(buffer.getvalue())
     red, green, blue = image.getpixel((5, 5))
     assert red > 200 and blue < 50
+
+
+def test_a_large_jpeg_is_decoded_at_the_scale_the_model_uses_and_the_model_sees_the_same(tmp_path, trained_chat):
+    """Draft mode (JPEG DCT scaling): a 12 MP photo for a 1.8 MP budget is decoded at half size; what the tiny's
+    processor makes of it stays within 0.05 (on a -1..1 scale) of the full decode, on average, and the answer is
+    the same."""
+    import random
+
+    import numpy as np
+
+    from minicpmv_app.media.images import prepare_image
+    from minicpmv_app.messages import Conversation, Message
+    from minicpmv_app.tiny_task import draw
+
+    photo = draw("green", "circle", size=(4000, 3000), rng=random.Random(4))
+    path = tmp_path / "photo.jpg"
+    photo.save(path, quality=92)
+    budget = trained_chat.page_pixels(trained_chat.settings())
+    full, drafted = prepare_image(str(path)), prepare_image(str(path), draft_pixels=budget)
+    assert full.size == (4000, 3000) and drafted.size == (2000, 1500)
+    assert prepare_image(str(path), draft_pixels=4000 * 3000).size == (4000, 3000)  # no room: decoded whole
+
+    processor = trained_chat.backend.processor
+    from minicpmv_app.backends.native import build_inputs
+
+    inputs = [build_inputs(processor, [Conversation([Message("user", [image, "What colour is the shape?"])])],
+                           knobs=trained_chat.knobs) for image in (full, drafted)]
+    assert inputs[0]["input_ids"].tolist() == inputs[1]["input_ids"].tolist()  # the same slices and tokens
+    difference = [np.abs(a.float().numpy() - b.float().numpy()).mean()
+                  for a, b in zip(inputs[0]["pixel_values"], inputs[1]["pixel_values"])]
+    assert max(difference) < 0.05
+    answers = ["".join(trained_chat.stream_conversation(Conversation([Message("user", [image, "What colour is the shape?"])]),
+                                                        trained_chat.settings(decode_type="Beam Search", max_new_tokens=8)))
+               for image in (full, drafted)]
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("data", [
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",  # PostScript: Pillow would run Ghostscript
+    b"\xc5\xd0\xd3\xc6" + b"\x00" * 28 + b"%!PS-Adobe-3.0 EPSF-3.0\n",  # the binary (DOS) EPS header
+])
+def test_only_picture_formats_are_opened(data):
+    from minicpmv_app.errors import MediaError
+    from minicpmv_app.media.images import load_image
+
+    with pytest.raises(MediaError) as caught:
+        load_image(data)
+    assert caught.value.key == "image_unreadable"
