@@ -43,6 +43,9 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
     A PDF stands in for the image: one page of it (the page range) is the conversation's picture."""
 
     def new_image(picture, session: ChatSession, request: gr.Request):
+        if picture and session.turns and session.turns[0].files == [picture]:
+            # The question about this very picture was sent before this event ran: it is not a new picture.
+            return gr.update(), gr.update()
         had_turns = bool(session.turns)
         session.clear()
         if picture and had_turns:
@@ -89,8 +92,8 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
     # picture and the PDF stand for each other: setting one empties the other, so the chat is about what is shown.
     for source, other, api_name in ((image, document, "new_image"), (document, image, "new_document")):
         source.change(new_image, [source, session], [chatbot, stop_btn], api_name=api_name, **UI_STEP).then(
-            lambda value: (None, None if value else gr.update()), source, [chats.chat_id, other], queue=False,
-            api_visibility="private")
+            lambda value, shown: (None, None if value and shown else gr.update()), [source, other],
+            [chats.chat_id, other], queue=False, api_visibility="private")
     submitted = question.submit(add_turn, [question, image, document, pages, session], session, api_name="add_turn",
                                 **UI_STEP)
     submitted.success(lambda: "", None, question, queue=False, api_visibility="private")
