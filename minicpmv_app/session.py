@@ -201,7 +201,7 @@ class ChatSession:
         check_documents(files, pages)  # outside the lock: opening a PDF holds no one else up
         with self._lock:
             self._refuse_if_busy()
-            self._check_media(text, files, pages)
+            self._check_media(text, files)
             turn = Turn(text, files, pages=pages)
             self.turns.append(turn)
             return turn
@@ -378,7 +378,7 @@ class ChatSession:
         with self._lock:
             self._refuse_if_busy()
 
-    def _check_media(self, text: str, files: list[str], pages: str = "") -> None:
+    def _check_media(self, text: str, files: list[str]) -> None:
         if not text and not files:
             raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
         videos = [f for f in files if is_video(f)]
