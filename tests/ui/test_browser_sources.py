@@ -59,6 +59,9 @@ def test_a_camera_photo_joins_the_message_and_reaches_the_model(chat, recorder, 
         page.goto(url)
         page.locator("#camera-panel button").first.click()
         page.get_by_text("Click to Access Webcam").click()
+        # Capture once the camera delivers frames (a click before that takes no photo).
+        page.wait_for_function("() => { const v = document.querySelector('#camera video');"
+                               " return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30_000)
         page.locator('#camera button[aria-label="capture photo"]').click()
         wait_for(lambda: thumbnails(page) == 1, timeout=30)
         send(page, "What colour is the shape?")
