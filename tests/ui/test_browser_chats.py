@@ -62,7 +62,7 @@ def open_panel(page, elem_id: str):
 
 def user_texts(page) -> list[str]:
     users = page.locator('[data-testid="user"]')
-    return [t for t in (users.nth(i).inner_text().strip() for i in range(users.count())) if t]
+    return [t.strip() for t in users.all_inner_texts() if t.strip()]
 
 
 def test_a_chat_survives_a_reload_and_a_server_restart_and_clear_removes_it(chat, browser, tmp_path):

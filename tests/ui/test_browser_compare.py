@@ -32,7 +32,7 @@ def blue_square(tmp_path):
 
 def side_texts(page, side: str) -> list[str]:
     bots = page.locator(f'#compare-chat-{side} [data-testid="bot"]')
-    return [bots.nth(i).inner_text().strip() for i in range(bots.count())]
+    return [t.strip() for t in bots.all_inner_texts()]
 
 
 def compare(page, text: str, files=()):

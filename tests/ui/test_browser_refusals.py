@@ -58,7 +58,7 @@ def answered(page, before: int) -> bool:
 def answers(page) -> list[str]:
     """The bot messages that are answers: not a Thinking or raw-answer block, not a drawn picture."""
     bots = page.locator('[data-testid="bot"]')
-    texts = [bots.nth(i).inner_text().strip() for i in range(bots.count())]
+    texts = [t.strip() for t in bots.all_inner_texts()]
     titles = ("Thinking", "Raw answer (with grounding tags)")
     return [t for t in texts if t and t.split("\n")[0] not in titles]
 

@@ -45,7 +45,7 @@ def blue_square(tmp_path):
 
 def bot_texts(page) -> list[str]:
     bots = page.locator('[data-testid="bot"]')
-    return [bots.nth(i).inner_text().strip() for i in range(bots.count())]
+    return [t.strip() for t in bots.all_inner_texts()]  # one read: a message may go meanwhile
 
 
 def answered(page, count: int):
