@@ -73,3 +73,18 @@ def recorder(ui_chat):
     rec = GenerateRecorder(ui_chat.backend.model)
     yield rec
     rec.restore()
+
+
+@pytest.fixture(scope="module")
+def chat():
+    """The trained tiny, loaded once per browser-test module: its answers prove what reached the model."""
+    from minicpmv_app import MiniCPMVChat
+
+    return MiniCPMVChat("tiny", device="cpu")
+
+
+@pytest.fixture
+def trained_recorder(chat):
+    rec = GenerateRecorder(chat.backend.model)
+    yield rec
+    rec.restore()

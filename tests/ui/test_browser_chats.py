@@ -22,13 +22,6 @@ pytestmark = [needs_chromium, pytest.mark.slow]
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 12}
 
 
-@pytest.fixture(scope="module")
-def chat():
-    from minicpmv_app import MiniCPMVChat
-
-    return MiniCPMVChat("tiny", device="cpu")
-
-
 @pytest.fixture(autouse=True)
 def own_key(tmp_path, monkeypatch):
     monkeypatch.setenv("MINICPMV_HOME", str(tmp_path / "home"))  # the browser-state key of this test only

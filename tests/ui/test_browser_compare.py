@@ -16,13 +16,6 @@ pytestmark = [needs_chromium, pytest.mark.slow]
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 24}
 
 
-@pytest.fixture(scope="module")
-def chat():
-    from minicpmv_app import MiniCPMVChat
-
-    return MiniCPMVChat("tiny", device="cpu")
-
-
 @pytest.fixture
 def blue_square(tmp_path):
     path = tmp_path / "blue.png"

@@ -9,7 +9,7 @@ import pytest
 
 from minicpmv_app.tiny_task import draw
 from tests.media_factory import write_pdf
-from tests.ui.conftest import GenerateRecorder, served
+from tests.ui.conftest import served
 from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
 from tests.ui.test_browser_thinking_grounding import answered, bot_texts
 
@@ -17,20 +17,6 @@ pytestmark = [needs_chromium, pytest.mark.slow]
 # Greedy, and one slice per page: the tiny was trained on small unsliced pictures (a real model takes the card's
 # slice budget; the page is then drawn with that many pixels, tests/media/test_documents.py).
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 16, "max_slice_nums": 1}
-
-
-@pytest.fixture(scope="module")
-def chat():
-    from minicpmv_app import MiniCPMVChat
-
-    return MiniCPMVChat("tiny", device="cpu")
-
-
-@pytest.fixture
-def recorder(chat):
-    rec = GenerateRecorder(chat.backend.model)
-    yield rec
-    rec.restore()
 
 
 @pytest.fixture
@@ -53,7 +39,7 @@ def send(page, text: str):
     page.locator("#chat-input textarea").press("Enter")
 
 
-def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, recorder, browser, pdfs, tmp_path):
+def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, trained_recorder, browser, pdfs, tmp_path):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
@@ -63,12 +49,12 @@ def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, recorder,
         send(page, "What colour is the second image?")
         answered(page, 1)
         assert bot_texts(page)[-1] == "blue"
-        assert recorder.images_in_last_prompt(chat.backend.processor) == 2
+        assert trained_recorder.images_in_last_prompt(chat.backend.processor) == 2
         assert page.get_by_text("two-pages.pdf: pages all").count() == 1
         page.screenshot(path=str(tmp_path / "pdf_two_pages.png"), full_page=True)
 
 
-def test_a_page_range_sends_only_those_pages(chat, recorder, browser, pdfs):
+def test_a_page_range_sends_only_those_pages(chat, trained_recorder, browser, pdfs):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
@@ -79,7 +65,7 @@ def test_a_page_range_sends_only_those_pages(chat, recorder, browser, pdfs):
         send(page, "What colour is the shape?")
         answered(page, 1)
         assert bot_texts(page)[-1] == "green"
-        assert recorder.images_in_last_prompt(chat.backend.processor) == 1
+        assert trained_recorder.images_in_last_prompt(chat.backend.processor) == 1
         assert page.get_by_text("three-pages.pdf: pages 2-2").count() == 1
 
 

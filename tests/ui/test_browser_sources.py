@@ -10,26 +10,12 @@ import random
 import pytest
 
 from minicpmv_app.tiny_task import draw
-from tests.ui.conftest import GenerateRecorder, served
+from tests.ui.conftest import served
 from tests.ui.test_browser import CHROMIUM, needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, bot_texts
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 12}
-
-
-@pytest.fixture(scope="module")
-def chat():
-    from minicpmv_app import MiniCPMVChat
-
-    return MiniCPMVChat("tiny", device="cpu")
-
-
-@pytest.fixture
-def recorder(chat):
-    rec = GenerateRecorder(chat.backend.model)
-    yield rec
-    rec.restore()
 
 
 @pytest.fixture
@@ -51,7 +37,7 @@ def send(page, text: str):
     page.locator("#chat-input textarea").press("Enter")
 
 
-def test_a_camera_photo_joins_the_message_and_reaches_the_model(chat, recorder, camera_browser):
+def test_a_camera_photo_joins_the_message_and_reaches_the_model(chat, trained_recorder, camera_browser):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
@@ -66,11 +52,11 @@ def test_a_camera_photo_joins_the_message_and_reaches_the_model(chat, recorder, 
         wait_for(lambda: thumbnails(page) == 1, timeout=30)
         send(page, "What colour is the shape?")
         answered(page, 1)
-        assert recorder.images_in_last_prompt(chat.backend.processor) == 1
+        assert trained_recorder.images_in_last_prompt(chat.backend.processor) == 1
         assert page.locator('[data-testid="user"] img').count() == 1  # the photo is shown in the chat
 
 
-def test_a_pasted_picture_joins_the_message_and_the_model_sees_it(chat, recorder, camera_browser):
+def test_a_pasted_picture_joins_the_message_and_the_model_sees_it(chat, trained_recorder, camera_browser):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     buffer = io.BytesIO()
@@ -90,4 +76,4 @@ def test_a_pasted_picture_joins_the_message_and_the_model_sees_it(chat, recorder
         send(page, "What colour is the shape?")
         answered(page, 1)
         assert bot_texts(page) == ["red"]
-        assert recorder.images_in_last_prompt(chat.backend.processor) == 1
+        assert trained_recorder.images_in_last_prompt(chat.backend.processor) == 1

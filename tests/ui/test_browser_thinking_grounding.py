@@ -11,7 +11,7 @@ from PIL import Image
 
 from minicpmv_app.grounding import iou, parse
 from minicpmv_app.tiny_task import draw_with_box
-from tests.ui.conftest import GenerateRecorder, served
+from tests.ui.conftest import served
 from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
 
 pytestmark = [needs_chromium, pytest.mark.slow]
@@ -19,20 +19,6 @@ BOX_COLOUR = (230, 25, 75)  # grounding.PALETTE[0]: the first region's outline
 # Greedy decoding: the tiny's answers, and so the assertions, do not depend on sampling luck.
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 32}
 TITLES = ("Thinking", "Raw answer (with grounding tags)")  # collapsed blocks, not answers
-
-
-@pytest.fixture(scope="module")
-def chat():
-    from minicpmv_app import MiniCPMVChat
-
-    return MiniCPMVChat("tiny", device="cpu")
-
-
-@pytest.fixture
-def recorder(chat):
-    rec = GenerateRecorder(chat.backend.model)
-    yield rec
-    rec.restore()
 
 
 @pytest.fixture
@@ -62,7 +48,8 @@ def ask(page, text: str, files=()):
     page.locator("#chat-input textarea").press("Enter")
 
 
-def test_thinking_on_shows_a_closed_block_and_off_shows_none_2_6(chat, recorder, browser, blue_square, tmp_path):
+def test_thinking_on_shows_a_closed_block_and_off_shows_none_2_6(chat, trained_recorder, browser, blue_square,
+                                                                 tmp_path):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
@@ -87,7 +74,7 @@ def test_thinking_on_shows_a_closed_block_and_off_shows_none_2_6(chat, recorder,
         answered(page, 2)
         assert page.locator(".thought-group").count() == 1  # no block for the answer given without thinking
         assert bot_texts(page)[-1] == "blue"
-        prompt = recorder.last_prompt(chat.backend.processor)
+        prompt = trained_recorder.last_prompt(chat.backend.processor)
         assert "I see a" not in prompt  # the earlier reasoning is not sent back
         assert prompt.endswith("<think>\n\n</think>\n\n")  # thinking off: the template closes an empty block
 
