@@ -56,11 +56,13 @@ def answered(page, before: int) -> bool:
 
 
 def answers(page) -> list[str]:
-    """The bot messages that are answers: not a Thinking or raw-answer block, not a drawn picture."""
+    """The bot messages that are answers: not a Thinking or raw-answer block, not a drawn picture, not the notice
+    that some boxes could not be placed (random weights may write grounding tags)."""
     bots = page.locator('[data-testid="bot"]')
     texts = [t.strip() for t in bots.all_inner_texts()]
     titles = ("Thinking", "Raw answer (with grounding tags)")
-    return [t for t in texts if t and t.split("\n")[0] not in titles]
+    unplaced = text("grounding_unplaced", "en", count=0).split("0", 1)[1]
+    return [t for t in texts if t and t.split("\n")[0] not in titles and not t.endswith(unplaced)]
 
 
 def shows(page, words: str) -> bool:
@@ -113,7 +115,7 @@ def test_an_image_into_a_video_chat_is_refused_in_the_page(app26, browser, clip,
     wait_for(lambda: answered(page, 0), timeout=60)
     send(page, "And this picture?", [image_file()])
     wait_for(lambda: shows(page, message("conversation_is_video", lang)), timeout=30)
-    assert bot_count(page) == 1
+    assert len(answers(page)) == 1  # the refused question added no answer (grounding notices are not answers)
     next_question_works(page)
 
 
