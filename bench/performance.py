@@ -528,64 +528,78 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "performance.png")
+    parser.add_argument("--sections", type=int, nargs="*", default=[], help="run only these sections (1-9)")
     args = parser.parse_args()
     import gradio
     import torch
     import transformers
 
+    only = set(args.sections)
+    want = lambda n: not only or n in only  # noqa: E731
     tokens, repeats = (64, 3) if args.quick else (200, 5)
-    overhead = app_overhead(tokens, repeats)
-    videos = video(10 if args.quick else 60)
-    images = image_path()
-    load = load_memory(512 if args.quick else 1024)
-    lengths = (200, 1000) if args.quick else (200, 4000, 16000)
-    long_rows = streaming_at_length(lengths, lengths[1])
-    browser = browser_first_token(2 if args.quick else 5)
-    starts = cold_start()
-    draft = jpeg_draft()
-
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores | python {platform.python_version()}, "
-          f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__} | seed {SEED}")
-    print(f"\n1. App overhead ({tokens} tokens, greedy, median of {repeats}, tiny random model)")
-    print(f"{'path':<30} {'TTFT ms':>9} {'TTFT +ms':>9} {'tokens/s':>9} {'vs direct':>10}")
-    for r in overhead:
-        print(f"{r['path']:<30} {r['ttft_ms']:>9.1f} {r['ttft_overhead_ms']:>9.1f} {r['tokens_per_s']:>9.1f} {r['ratio']:>10.2f}")
-    print(f"\n2. Video: {'10' if args.quick else '60'} s 1280x720 30 fps clip, frames sampled the app's way")
-    print(f"{'path':<20} {'seconds':>8} {'frames':>7} {'peak MB':>8} {'vs fastest':>11}")
-    for r in videos:
-        print(f"{r['path']:<20} {r['seconds']:>8.2f} {r['frames']:>7} {r['peak_mb']:>8.0f} {r['vs_fastest']:>11.2f}")
-    print("\n3. Image path, upload to model input (ms, best of 3)")
-    print(f"{'image':<16} {'file KB':>8} {'decode':>7} {'exif':>6} {'to RGB':>7} {'prepare':>8} {'processor':>10} {'b64 enc':>8} {'b64 dec+decode':>15}")
-    for r in images:
-        print(f"{r['image']:<16} {r['file_kb']:>8.0f} {r['decode_ms']:>7.1f} {r['exif_ms']:>6.1f} {r['rgb_ms']:>7.1f} "
-              f"{r['prepare_total_ms']:>8.1f} {r['processor_ms']:>10.1f} {r['base64_encode_ms']:>8.1f} {r['base64_decode_and_decode_ms']:>15.1f}")
-    print("   The UIs hand the uploaded file's path to prepare_image: no base64 in process (the b64 columns are the")
-    print("   Python API's upstream-compatible transport, shown for comparison).")
-    print("\n4. Load and first answer: memory above the process baseline, random native checkpoint (fp32, CPU)")
-    print(f"{'weights MB':>11} {'load s':>7} {'peak RSS MB':>12} {'peak/weights':>13} {'peak anon MB':>13} {'anon/weights':>13}")
-    print(f"{load['weights_mb']:>11.0f} {load['load_s']:>7.1f} {load['peak_mb']:>12.0f} {load['ratio']:>13.2f} "
-          f"{load['peak_anon_mb']:>13.0f} {load['anon_ratio']:>13.2f}")
-    print("   RSS counts the memory-mapped safetensors pages, which the weights are read from in place; anon is")
-    print("   memory the process allocated itself (activations, buffers).")
-    print("\n5. Streaming at length (seconds for the whole answer, greedy, tiny random model with a 20k context)")
-    print(f"{'tokens':>7} {'direct s':>9} {'stream s':>9} {'stream/direct':>14} {'Gradio s':>9} {'Gradio/direct':>14}")
-    for r in long_rows:
-        print(f"{r['tokens']:>7} {r['direct_s']:>9.2f} {r['wrapper_s']:>9.2f} {r['direct_s'] / r['wrapper_s']:>14.2f} "
-              f"{r['gradio_s']:>9.2f} {r['direct_s'] / r['gradio_s']:>14.2f}")
-    print("   Ratios are rates against direct (direct time / path time): 1.00 is as fast as model.generate.")
-    print(f"\n6. Browser first token (Chromium, Enter to the first answer character, median of {2 if args.quick else 5})")
-    print(f"{'click to first char ms':>23} {'model TTFT ms':>14} {'overhead ms':>12}")
-    print(f"{browser['click_ms']:>23.0f} {browser['model_ms']:>14.0f} {browser['overhead_ms']:>12.0f}")
-    print("\n7. Cold start (fresh processes, seconds)")
-    for r in starts:
-        print(f"{r['step']:<40} {r['seconds']:>7.2f}")
-    print("\n8. JPEG draft mode: a 4032x3024 JPEG for the tiny's slice budget "
-          f"({draft['budget'] / 1e6:.1f} MP)")
-    print(f"{'decode':<10} {'ms':>7} {'size':>11}")
-    print(f"{'whole':<10} {draft['full_ms']:>7.1f} {'x'.join(map(str, draft['full_size'])):>11}")
-    print(f"{'draft':<10} {draft['draft_ms']:>7.1f} {'x'.join(map(str, draft['draft_size'])):>11}")
-    print(f"   processor pixel values: mean |difference| {draft['difference']:.4f} (of -1..1); answers "
-          f"{draft['answers'][0]!r} / {draft['answers'][1]!r}")
+          f"torch {torch.__version__}, transformers {transformers.__version__}, gradio {gradio.__version__} | seed {SEED}",
+          flush=True)
+    overhead = videos = None
+    if want(1):
+        overhead = app_overhead(tokens, repeats)
+        print(f"\n1. App overhead ({tokens} tokens, greedy, median of {repeats}, tiny random model)")
+        print(f"{'path':<30} {'TTFT ms':>9} {'TTFT +ms':>9} {'tokens/s':>9} {'vs direct':>10}")
+        for r in overhead:
+            print(f"{r['path']:<30} {r['ttft_ms']:>9.1f} {r['ttft_overhead_ms']:>9.1f} {r['tokens_per_s']:>9.1f} {r['ratio']:>10.2f}")
+    if want(2):
+        videos = video(10 if args.quick else 60)
+        print(f"\n2. Video: {'10' if args.quick else '60'} s 1280x720 30 fps clip, frames sampled the app's way")
+        print(f"{'path':<20} {'seconds':>8} {'frames':>7} {'peak MB':>8} {'vs fastest':>11}")
+        for r in videos:
+            print(f"{r['path']:<20} {r['seconds']:>8.2f} {r['frames']:>7} {r['peak_mb']:>8.0f} {r['vs_fastest']:>11.2f}")
+    if want(3):
+        images = image_path()
+        print("\n3. Image path, upload to model input (ms, best of 3)")
+        print(f"{'image':<16} {'file KB':>8} {'decode':>7} {'exif':>6} {'to RGB':>7} {'prepare':>8} {'processor':>10} {'b64 enc':>8} {'b64 dec+decode':>15}")
+        for r in images:
+            print(f"{r['image']:<16} {r['file_kb']:>8.0f} {r['decode_ms']:>7.1f} {r['exif_ms']:>6.1f} {r['rgb_ms']:>7.1f} "
+                  f"{r['prepare_total_ms']:>8.1f} {r['processor_ms']:>10.1f} {r['base64_encode_ms']:>8.1f} {r['base64_decode_and_decode_ms']:>15.1f}")
+        print("   The UIs hand the uploaded file's path to prepare_image: no base64 in process (the b64 columns are the")
+        print("   Python API's upstream-compatible transport, shown for comparison).")
+    if want(4):
+        load = load_memory(512 if args.quick else 1024)
+        print("\n4. Load and first answer: memory above the process baseline, random native checkpoint (fp32, CPU)")
+        print(f"{'weights MB':>11} {'load s':>7} {'peak RSS MB':>12} {'peak/weights':>13} {'peak anon MB':>13} {'anon/weights':>13}")
+        print(f"{load['weights_mb']:>11.0f} {load['load_s']:>7.1f} {load['peak_mb']:>12.0f} {load['ratio']:>13.2f} "
+              f"{load['peak_anon_mb']:>13.0f} {load['anon_ratio']:>13.2f}")
+        print("   RSS counts the memory-mapped safetensors pages, which the weights are read from in place; anon is")
+        print("   memory the process allocated itself (activations, buffers).")
+    if want(5):
+        lengths = (200, 1000) if args.quick else (200, 4000, 16000)
+        long_rows = streaming_at_length(lengths, lengths[1])
+        print("\n5. Streaming at length (seconds for the whole answer, greedy, tiny random model with a 20k context)")
+        print(f"{'tokens':>7} {'direct s':>9} {'stream s':>9} {'stream/direct':>14} {'Gradio s':>9} {'Gradio/direct':>14}")
+        for r in long_rows:
+            print(f"{r['tokens']:>7} {r['direct_s']:>9.2f} {r['wrapper_s']:>9.2f} {r['direct_s'] / r['wrapper_s']:>14.2f} "
+                  f"{r['gradio_s']:>9.2f} {r['direct_s'] / r['gradio_s']:>14.2f}")
+        print("   Ratios are rates against direct (direct time / path time): 1.00 is as fast as model.generate.")
+    if want(6):
+        browser = browser_first_token(2 if args.quick else 5)
+        print(f"\n6. Browser first token (Chromium, Enter to the first answer character, median of {2 if args.quick else 5})")
+        print(f"{'click to first char ms':>23} {'model TTFT ms':>14} {'overhead ms':>12}")
+        print(f"{browser['click_ms']:>23.0f} {browser['model_ms']:>14.0f} {browser['overhead_ms']:>12.0f}")
+    if want(7):
+        starts = cold_start()
+        print("\n7. Cold start (fresh processes, seconds)")
+        for r in starts:
+            print(f"{r['step']:<40} {r['seconds']:>7.2f}")
+    if want(8):
+        draft = jpeg_draft()
+        print("\n8. JPEG draft mode: a 4032x3024 JPEG for the tiny's slice budget "
+              f"({draft['budget'] / 1e6:.1f} MP)")
+        print(f"{'decode':<10} {'ms':>7} {'size':>11}")
+        print(f"{'whole':<10} {draft['full_ms']:>7.1f} {'x'.join(map(str, draft['full_size'])):>11}")
+        print(f"{'draft':<10} {draft['draft_ms']:>7.1f} {'x'.join(map(str, draft['draft_size'])):>11}")
+        print(f"   processor pixel values: mean |difference| {draft['difference']:.4f} (of -1..1); answers "
+              f"{draft['answers'][0]!r} / {draft['answers'][1]!r}")
+    if overhead is None or videos is None:
+        return
     plot(overhead, videos, args.plot)
     print(f"\nplot: {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
 

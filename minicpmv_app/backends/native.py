@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
+from .. import quantization
 from ..devices import Placement
 from ..errors import ModelLoadError
 from ..media.video import Video
@@ -15,6 +16,7 @@ from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..reasoning import prompt_opens_thinking, split_reasoning
 from ..settings import SAMPLING
+from . import read_config
 from .base import Backend, as_generation_error, stopping_criteria, stream_from_thread
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class NativeBackend(Backend):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.placement = placement
+        self.quantization = quantization.check(read_config(folder), folder.name)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
             self.model = AutoModelForImageTextToText.from_pretrained(
@@ -57,11 +60,13 @@ class NativeBackend(Backend):
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
     def describe(self) -> str:
-        return f"{type(self.model).__name__} via transformers on {self.placement.device} ({self.placement.dtype})"
+        weights = f", {self.quantization.label} weights" if self.quantization else ""
+        return f"{type(self.model).__name__} via transformers on {self.placement.device} ({self.placement.dtype}{weights})"
 
     def card(self) -> dict:
         return {**super().card(), "model_class": type(self.model).__name__, "device": self.placement.device,
-                "dtype": str(self.placement.dtype).removeprefix("torch.")}
+                "dtype": str(self.placement.dtype).removeprefix("torch."),
+                **({"quantization": self.quantization.label} if self.quantization else {})}
 
     def model_inputs(self, conversation: Conversation, settings: Optional[GenerationSettings] = None):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from .. import quantization
 from ..devices import Placement
 from . import remote_compat as compat
 from ..errors import ModelLoadError, UnsupportedFeatureError
@@ -72,6 +73,7 @@ class RemoteCodeBackend(Backend):
 
         self.placement = placement
         self._torch = torch
+        self.quantization = quantization.check(config, folder.name)
         try:
             model_class = compat.resolve_class(config["auto_map"]["AutoModel"], folder)
             device_map = (
@@ -96,13 +98,15 @@ class RemoteCodeBackend(Backend):
         self._install_stop_hook()
 
     def describe(self) -> str:
-        return f"{type(self.model).__name__} (chat() {self.flavour.name}) via remote code on {self.placement.device}"
+        weights = f", {self.quantization.label} weights" if self.quantization else ""
+        return f"{type(self.model).__name__} (chat() {self.flavour.name}) via remote code on {self.placement.device}{weights}"
 
     def card(self) -> dict:
         import transformers
 
         return {**super().card(), "model_class": type(self.model).__name__, "device": self.placement.device,
-                "dtype": str(self.placement.dtype).removeprefix("torch."), "transformers": transformers.__version__}
+                "dtype": str(self.placement.dtype).removeprefix("torch."), "transformers": transformers.__version__,
+                **({"quantization": self.quantization.label} if self.quantization else {})}
 
     def _install_stop_hook(self) -> None:
         """Let the Stop button reach generate(): remote chat() drops unknown kwargs, so wrap the inner LM's generate."""
