@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from pathlib import Path
@@ -55,6 +56,7 @@ class NativeBackend(Backend):
             ) from exc
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
+        last_position_logits(self.model)
         self.knobs = model_knobs(self.processor)
         self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
@@ -109,6 +111,27 @@ class NativeBackend(Backend):
                 self.model.generate(**inputs, **kwargs, streamer=streamer)
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
+
+
+def last_position_logits(model) -> bool:
+    """Have the prompt's pass compute the next token's logits only, not one row per prompt position.
+
+    generate() asks for that itself (``logits_to_keep=1``) where a model's forward takes it; MiniCPM-V 4.6's does
+    not (transformers 5.24), so for a 2,600-token prompt (an image at 4x) the lm_head wrote 2,600 x 248,094 logits
+    (2.6 GB in fp32, over a TFLOP on a CPU) to use one row. This app only generates, so the lm_head sees the last
+    position of a multi-position input. Returns whether the hook was needed."""
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        return False
+    head = model.get_output_embeddings()
+    if head is None:
+        return False
+
+    def last_position(_module, args):
+        hidden = args[0]
+        return (hidden[:, -1:, :],) + tuple(args[1:]) if hidden.dim() == 3 and hidden.shape[1] > 1 else None
+
+    head.register_forward_pre_hook(last_position)
+    return True
 
 
 # The sampling values a checkpoint's generation_config.json may set; they replace upstream's 2.6-era preset

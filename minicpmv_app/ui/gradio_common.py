@@ -209,7 +209,7 @@ class ChatSteps:
     """The event functions every chat shares; each takes and returns exactly what it names.
 
     A step that may refuse returns only the session, so a refusal's status badge lands on no visible component;
-    ``shown`` then updates the page, and ``respond`` (chained with ``.success``) answers.
+    ``shown`` then updates the page while ``respond`` (both chained with ``.success``) answers.
     """
 
     def __init__(self, chat, lang: Optional[str], panel: SettingsPanel):
@@ -276,9 +276,13 @@ class ChatSteps:
         return gr.Button(interactive=False)
 
     def answer_after(self, step, session, chatbot, stop_btn, *, api_name: str, limit: int, then=None):
-        """``step`` (refused: nothing more) → the chat shown → the answer streamed → Stop disabled (and ``then``)."""
+        """``step`` (refused: nothing more) → the chat shown, and the answer streamed → Stop disabled (and ``then``).
+
+        Showing the chat and joining the model's queue start together once the step succeeds: the answer does not
+        wait for a round trip of the page (the first token reaches the browser one request sooner)."""
         idle = then or dict(fn=self.idle, inputs=None, outputs=stop_btn)
-        return step.success(self.shown, session, [chatbot, stop_btn], queue=False, api_visibility="private").success(
+        step.success(self.shown, session, [chatbot, stop_btn], queue=False, api_visibility="private")
+        return step.success(
             self.respond, [session, *self.panel.components], chatbot, api_name=api_name,
             concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
         ).then(**idle, api_visibility="private")

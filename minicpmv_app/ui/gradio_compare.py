@@ -126,7 +126,9 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
     model_a, model_b = controls[0], controls[4]
     submitted = box.submit(submit, [box, pages, model_a, model_b, *sessions], sessions, api_name="compare_add_turn",
                            **UI_STEP)
-    submitted.success(shown, sessions, [*chatbots, stop_btn, box], queue=False, api_visibility="private").success(
+    # Shown and answered at once (see ChatSteps.answer_after).
+    submitted.success(shown, sessions, [*chatbots, stop_btn, box], queue=False, api_visibility="private")
+    submitted.success(
         respond, [*sessions, *controls, *steps.panel.components], chatbots, api_name="compare_respond",
         concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
     ).then(settled, None, [stop_btn, box], api_visibility="private")

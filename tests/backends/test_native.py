@@ -44,3 +44,35 @@ def test_one_line_about_linear_attention_kernels_instead_of_four_warnings(tiny_f
     assert result.returncode == 0, result.stderr[-2000:]
     assert "falling back to its reference PyTorch implementation" not in result.stderr
     assert result.stderr.count("Linear-attention layers run on transformers' reference PyTorch kernels on cpu") == 1
+
+
+def test_the_prompt_pass_computes_one_row_of_logits_and_answers_the_same(trained_chat):
+    """4.6's forward takes no logits_to_keep, so generate() would compute a vocabulary row for every prompt
+    position; the app's lm_head sees only the last one, and the greedy answer is the one the unhooked model gives."""
+    import random
+
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from minicpmv_app.backends.native import build_inputs
+    from minicpmv_app.messages import Conversation, Message
+    from minicpmv_app.tiny import TRAINED_TINY
+    from minicpmv_app.tiny_task import draw
+
+    model = trained_chat.backend.model
+    positions = []
+    watch = model.get_output_embeddings().register_forward_hook(lambda _m, args, _out: positions.append(args[0].shape[1]))
+    try:
+        picture = draw("yellow", "triangle", rng=random.Random(3))
+        conversation = Conversation([Message("user", [picture, "What colour is the shape?"])])
+        inputs = build_inputs(trained_chat.backend.processor, [conversation], knobs=trained_chat.knobs)
+        with torch.inference_mode():
+            hooked = model.generate(**inputs, max_new_tokens=6, do_sample=False)
+    finally:
+        watch.remove()
+    assert inputs["input_ids"].shape[1] > 20 and positions and set(positions) == {1}
+    plain = AutoModelForImageTextToText.from_pretrained(TRAINED_TINY, device_map="cpu").eval()
+    with torch.inference_mode():
+        reference = plain.generate(**inputs, max_new_tokens=6, do_sample=False)
+    assert torch.equal(hooked, reference)
+    assert trained_chat.backend.processor.decode(hooked[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip() == "yellow"
