@@ -400,13 +400,16 @@ def browser_first_token(repeats: int) -> dict:
     draw("red", "square", size=(448, 448)).save(path)
     loaded = Image.open(path).convert("RGB")
     clicks, models = [], []
-    watch = """() => new Promise(resolve => {
-        const start = performance.now();
+    # The clock starts in the page, at the Enter keydown itself (a real key press, not a synthetic event, which
+    # Gradio ignores), and stops at the first mutation that puts answer text on the page.
+    arm = """() => { window.firstAnswer = new Promise(resolve => {
+        let start = null;
+        document.addEventListener('keydown', e => { if (e.key === 'Enter' && start === null) start = performance.now(); }, true);
         const seen = () => [...document.querySelectorAll('[data-testid="bot"]')].some(b => b.innerText.trim());
-        const observer = new MutationObserver(() => { if (seen()) { observer.disconnect(); resolve(performance.now() - start); } });
+        const observer = new MutationObserver(() => {
+            if (start !== null && seen()) { observer.disconnect(); resolve(performance.now() - start); } });
         observer.observe(document.body, {subtree: true, childList: true, characterData: true});
-        document.querySelector('#chat-input textarea').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
-    })"""
+    }); }"""
     with serve(chat) as (url, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
         for attempt in range(repeats + 1):  # the first is a warm-up
@@ -415,7 +418,9 @@ def browser_first_token(repeats: int) -> dict:
             page.locator("#chat-input input[type=file]").set_input_files(str(path))
             page.locator("#chat-input img").first.wait_for()
             page.locator("#chat-input textarea").fill(PROMPT)
-            elapsed = page.evaluate(watch)
+            page.evaluate(arm)
+            page.locator("#chat-input textarea").press("Enter")
+            elapsed = page.evaluate("() => window.firstAnswer")
             page.locator("#stop-button").wait_for(state="visible")
             page.wait_for_function("() => document.querySelector('#stop-button').disabled")
             model = direct_run(chat, loaded, 32)[0]
