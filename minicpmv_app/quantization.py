@@ -61,12 +61,31 @@ def missing_packages(method: str) -> list[str]:
     return [name for name in (known.packages if known else ()) if importlib.util.find_spec(name) is None]
 
 
+def transformers_runs_bitsandbytes() -> bool:
+    """transformers' own answer: before 4.45 it ran bitsandbytes only with a CUDA GPU present (the 4.40 that
+    2.5 and 2.6 cards pin says so on a CPU or a Mac); later versions also run it on CPUs."""
+    from transformers.utils import import_utils
+
+    available = getattr(import_utils, "is_bitsandbytes_available", None)
+    return available is None or bool(available())
+
+
 def check(config: dict, folder_name: str) -> Optional[Quantization]:
-    """Raise a ModelLoadError that says what to install when this quantized checkpoint's library is missing."""
+    """Raise a ModelLoadError that says what to do when this quantized checkpoint cannot load here: its library
+    is missing, or the transformers in use runs it on NVIDIA GPUs only."""
     found = quantization(config)
     if found is None:
         return None
     missing = missing_packages(found.method)
+    if not missing and found.method == "bitsandbytes" and not transformers_runs_bitsandbytes():
+        import transformers
+
+        raise ModelLoadError(
+            f"{folder_name} is a {found.label} quantized checkpoint, and transformers {transformers.__version__} "
+            "(the version its model card pins) runs bitsandbytes on NVIDIA GPUs only: start it with --device cuda "
+            "on a machine with one, or pick the full-precision checkpoint of this model for this machine.",
+            key="quantization_needs_gpu", label=found.label, transformers=transformers.__version__,
+        )
     if missing:
         method = METHODS[found.method]
         raise ModelLoadError(

@@ -78,3 +78,18 @@ def test_a_checkpoint_whose_quantization_library_is_missing_says_what_to_install
     message = str(refused.value)
     assert refused.value.key == "quantization_missing"
     assert f"{method.upper()} 4-bit" in message and needs in message and "pip install" in message
+
+
+def test_an_int4_checkpoint_of_the_real_2_6_code_on_cpu_says_it_needs_a_gpu(legacy_corpus, tmp_path):
+    """The 2.6 int4 repository's quantization, on the real 2.6 code and the transformers 4.40 its card pins: that
+    transformers runs bitsandbytes with CUDA only, so on this CPU the start says so (not "install accelerate")."""
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed (requirements-dev.txt has it)")
+    folder = shutil.copytree(legacy_corpus / "minicpm-v-2_6", tmp_path / "MiniCPM-V-2_6-int4")
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True,
+                                     "bnb_4bit_compute_dtype": "float16", "bnb_4bit_quant_type": "nf4"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as refused:
+        MiniCPMVChat(str(folder), device="cpu")
+    assert refused.value.key == "quantization_needs_gpu"
+    assert "transformers 4.40.0" in str(refused.value) and "--device cuda" in str(refused.value)
