@@ -229,13 +229,15 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} cores | "
           f"python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__} | seed {SEED}")
     print(f"checkpoint: {results[0]['params'] / 1e9:.2f} B parameters, {on_disk:.0f} MB on disk (bf16)\n")
-    print(f"{'dtype':<6} {'weights MB':>11} {'load s':>7} {'load peak RSS MB':>17} {'/weights':>9} "
-          f"{'peak RSS MB (all runs)':>23} {'decode tok/s direct':>20} {'app':>6} {'app/direct':>11}")
+    print(f"{'dtype':<6} {'weights MB':>11} {'load s':>7} {'load peak RSS MB':>17} {'/weights':>9} {'of it anon':>11} "
+          f"{'/weights':>9} {'peak RSS MB (all runs)':>23} {'decode tok/s direct':>20} {'app':>6} {'app/direct':>11}")
     for r in results:
         print(f"{r['dtype']:<6} {r['weights_mb']:>11.0f} {r['load_s']:>7.1f} {r['load_peak_mb']:>17.0f} "
-              f"{r['load_peak_mb'] / r['weights_mb']:>9.2f} {r['peak_mb']:>23.0f} {r['direct_tokens_per_s']:>20.2f} "
+              f"{r['load_peak_mb'] / r['weights_mb']:>9.2f} {r['load_peak_anon_mb']:>11.0f} "
+              f"{r['load_peak_anon_mb'] / r['weights_mb']:>9.2f} {r['peak_mb']:>23.0f} {r['direct_tokens_per_s']:>20.2f} "
               f"{r['app_tokens_per_s']:>6.2f} {r['app_tokens_per_s'] / r['direct_tokens_per_s']:>11.2f}")
-    print("   load peak: loading plus one small answer; RSS counts the memory-mapped bf16 file's pages as well.")
+    print("   load peak: loading plus one small answer. RSS also counts the memory-mapped bf16 file's pages, which")
+    print("   loading reads in place (bf16) or converts from (fp32); anon is what the process allocated itself.")
     print("\nTime to first token (seconds; random pixels, greedy, after a warm-up answer)")
     print(f"{'dtype':<6} {'image':>10} {'slices':>7} {'mode':>5} {'prompt tokens':>14} {'direct s':>9} {'app s':>7} {'app/direct':>11}")
     for r in results:

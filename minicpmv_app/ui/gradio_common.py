@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 UPLOAD_CACHE = (1800, 3600)
 # A session untouched for this long is dropped with its pictures (a closed tab is dropped at once).
 SESSION_TTL_S = 3 * 3600
-# Screen updates at most every 40 ms: a fast model's tokens are batched into one update, so the cost of sending
-# the chat to the browser never slows generation down.
-UPDATE_INTERVAL_S = 0.04
+# Screen updates at most every 100 ms: a fast model's tokens are batched into one update. Each update costs Gradio
+# time on the interpreter that also runs generate(); at 40 ms the app ran at about 0.5 of the model's tokens/s on
+# 2 cores, at 100 ms about 0.7 (bench/performance.py, section 1), and ten updates a second still read as smooth.
+UPDATE_INTERVAL_S = 0.1
 MODEL_QUEUE = "model"  # every step that runs the model waits in this one line
 UI_STEP = dict(concurrency_id="ui", concurrency_limit=None)  # quick steps: queued (messages reach the page), never waiting
 
@@ -192,7 +193,7 @@ def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
 
 def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None,
                   generate=None) -> Iterator[list[dict]]:
-    """Answer the pending turn: the chat as it grows (at most every 40 ms), video decoding as progress."""
+    """Answer the pending turn: the chat as it grows (at most every UPDATE_INTERVAL_S), video decoding as progress."""
     shown_at = 0.0
     for event in session.answer(chat, settings, generate):
         if isinstance(event, Progress):
