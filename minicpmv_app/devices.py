@@ -92,7 +92,8 @@ def resolve_dtype(device: str, requested: Optional[str] = None, *, torch_module=
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device == "mps":
         return torch.float16
-    # Half precision on CPU is slow or unsupported for several ops: keep fp32.
+    # fp32 on CPU: half precision is slow or unsupported for several ops, and bf16 measured 4x slower to the first
+    # token for MiniCPM-V 4.6 on a 2-core AVX2 CPU (README, Performance: bench/real_size.py).
     return torch.float32
 
 
