@@ -39,6 +39,16 @@ SEED = 1234
 PROMPT = "Describe this picture in detail."
 
 
+def process_memory_kb() -> dict:
+    """This process's resident memory and the part of it the process allocated itself (kB), for the probes."""
+    values = {}
+    for line in open("/proc/self/status"):
+        if line.startswith(("VmRSS:", "RssAnon:")):
+            key, amount = line.split()[:2]
+            values[key.rstrip(":")] = int(amount)
+    return values
+
+
 # -- 1. app overhead --------------------------------------------------------------------------------
 def fixed_length(model, tokens: int):
     original = model.generate
@@ -260,16 +270,9 @@ LOAD_PROBE = r'''
 import gc, json, sys, threading, time
 sys.path.insert(0, sys.argv[2])
 from minicpmv_app import MiniCPMVChat
+from bench.performance import process_memory_kb as status_kb
 MiniCPMVChat("tiny-random", device="cpu")  # warm up: imports, processor classes, allocator; not what we measure
 gc.collect()
-
-def status_kb():
-    values = {}
-    for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS:", "RssAnon:")):
-            key, amount = line.split()[:2]
-            values[key.rstrip(":")] = int(amount)
-    return values
 
 base = status_kb()
 peak = dict(base)

@@ -91,15 +91,7 @@ from PIL import Image
 from minicpmv_app import MiniCPMVChat
 from minicpmv_app.backends.native import build_inputs
 from minicpmv_app.messages import Conversation, Message
-from bench.performance import fixed_length
-
-def status_kb_pair():
-    values = {}
-    for line in open("/proc/self/status"):
-        if line.startswith(("VmRSS:", "RssAnon:")):
-            key, amount = line.split()[:2]
-            values[key.rstrip(":")] = int(amount)
-    return values
+from bench.performance import fixed_length, process_memory_kb as status_kb_pair
 
 folder, dtype, plan, tokens = sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5])
 base = status_kb_pair()
