@@ -34,13 +34,16 @@ def resolve_model_path(model: str, *, hub: str = "hf", revision: Optional[str] =
         return tiny_path(cache_dir)
     local = Path(os.path.expanduser(model))
     if local.is_dir():
+        # Absolute from here on: a worker process runs in another directory and gets the path as a string.
+        local = local.resolve()
         if not (local / "config.json").is_file():
             raise ModelLoadError(f"{local} is a folder but has no config.json: point --model at a checkpoint folder.")
         return local
     if local.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise ModelLoadError(
-            f"{model!r} is neither a checkpoint folder nor a hub id like 'openbmb/MiniCPM-V-2_6'. "
-            "Check the path, or use --model tiny to try the app offline."
+            f"{model!r} is neither a checkpoint folder nor a hub id like 'openbmb/MiniCPM-V-2_6' (no folder at "
+            f"{local.absolute()}). Check the path, or use --model tiny to try the app offline.",
+            key="model_not_found", model=model, path=str(local.absolute()),
         )
     if hub == "modelscope":
         return _download_modelscope(model, revision, cache_dir)

@@ -1,6 +1,7 @@
 """Backends behind one interface. Which one runs a checkpoint is read from its config.json.
 
-Adding a backend is a new module plus one entry in ``load_backend``; nothing else branches on it.
+Adding a backend is a new module plus one entry in ``load_backend`` (or in ``OWN_IMPLEMENTATIONS``, for an
+architecture the project implements itself); nothing else branches on it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from .base import Backend
 log = logging.getLogger(__name__)
 
 __all__ = ["Backend", "choose_backend", "load_backend", "read_config"]
+
+
+# config.json model_type -> the backend module (in this package) for architectures the project implements itself:
+# checkpoints that ship no code and that transformers does not know.
+OWN_IMPLEMENTATIONS = {"omnilmm": ("omnilmm", "OmniLMMBackend")}
 
 
 def read_config(folder: Path) -> dict:
@@ -57,6 +63,14 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
     from ..devices import on_zerogpu, placement
 
     config = read_config(folder)
+    own = OWN_IMPLEMENTATIONS.get(config.get("model_type"))
+    if own is not None:
+        import importlib
+
+        module, class_name = own
+        log.info("Loading %s with the app's own %s implementation", folder, config.get("model_type"))
+        backend_class = getattr(importlib.import_module(f".{module}", __name__), class_name)
+        return backend_class(folder, placement(device, dtype), config)
     runtime = runtimes.runtime_for(config)
     # A generation with a pinned runtime is decided without importing transformers: the worker starts sooner.
     if runtime is None or "AutoModel" not in (config.get("auto_map") or {}):

@@ -6,7 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from ..errors import GenerationError, MiniCPMVError
+from ..errors import GenerationError, MiniCPMVError, UnsupportedFeatureError
 from ..messages import Conversation
 from ..presets import GenerationSettings
 
@@ -51,6 +51,23 @@ class Backend(ABC):
         from ..media.video import MAX_NUM_FRAMES, UniformPlan
 
         return UniformPlan(max_frames=settings.knobs.get("max_num_frames", MAX_NUM_FRAMES))
+
+
+def one_image_per_conversation(conversation: Conversation, model: str, *, needs_image: bool = False):
+    """The conversation's one picture (or None), for models trained on one picture per conversation (1.0, 2.0,
+    2.5, OmniLMM); several pictures or a video is refused with a message that says what to do."""
+    if conversation.videos:
+        raise UnsupportedFeatureError(
+            f"This model ({model}) does not understand video: use MiniCPM-V 2.6 or newer.", key="no_video_model")
+    images = conversation.images
+    if len(images) > 1:
+        raise UnsupportedFeatureError(
+            f"This model ({model}) takes one image per conversation: clear the chat to ask about another image, "
+            "or use MiniCPM-V 2.6 or newer.", key="one_image_model")
+    if needs_image and not images:
+        raise UnsupportedFeatureError(
+            f"This model ({model}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first.", key="needs_image")
+    return images[0] if images else None
 
 
 def stopping_criteria(stop: Optional[threading.Event]):

@@ -17,12 +17,12 @@ from typing import Any, Iterator, Optional
 from .. import quantization
 from ..devices import Placement
 from . import remote_compat as compat
-from ..errors import ModelLoadError, UnsupportedFeatureError
+from ..errors import ModelLoadError
 from ..media.video import Video
 from ..messages import Conversation
 from ..presets import SAMPLING, GenerationSettings
 from ..reasoning import split_reasoning
-from .base import Backend, as_generation_error, stopping_criteria
+from .base import Backend, as_generation_error, one_image_per_conversation, stopping_criteria
 
 log = logging.getLogger(__name__)
 
@@ -192,25 +192,8 @@ def chat_arguments(flavour: ChatFlavour, conversation: Conversation, settings: G
         ]
         image = None
     else:
-        images = conversation.images
-        if videos:
-            raise UnsupportedFeatureError(
-                f"This model (chat() {flavour.name}) does not understand video: use MiniCPM-V 2.6 or newer.",
-                key="no_video_model",
-            )
-        if len(images) > 1:
-            raise UnsupportedFeatureError(
-                f"This model (chat() {flavour.name}) takes one image per conversation: clear the chat to ask "
-                "about another image, or use MiniCPM-V 2.6 or newer.",
-                key="one_image_model",
-            )
-        if flavour.needs_image and not images:
-            raise UnsupportedFeatureError(
-                f"This model (chat() {flavour.name}, MiniCPM-Llama3-V 2.5) answers about an image: upload one first.",
-                key="needs_image",
-            )
+        image = one_image_per_conversation(conversation, f"chat() {flavour.name}", needs_image=flavour.needs_image)
         msgs = [{"role": m.role, "content": m.text} for m in conversation.messages]
-        image = images[0] if images else None
     if conversation.system_prompt and not flavour.system_prompt:
         msgs[0]["content"] = _prepend(conversation.system_prompt, msgs[0]["content"])
     kwargs: dict[str, Any] = dict(
