@@ -23,6 +23,27 @@ def test_neither_folder_nor_id(bad):
         resolve_model_path(bad)
 
 
+@pytest.mark.parametrize("typed", ["model", "./model", "sub/../model", "~/model"])
+def test_a_folder_as_people_type_it_becomes_an_absolute_path(typed, tiny_folder, tmp_path, monkeypatch):
+    """Relative, ./, .. and ~ forms all name the same checkpoint, absolute, whatever directory reads it next."""
+    import shutil
+
+    shutil.copytree(tiny_folder, tmp_path / "model")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve_model_path(typed)
+    assert resolved.is_absolute() and resolved == (tmp_path / "model").resolve()
+
+
+def test_a_missing_folder_names_the_absolute_path_that_was_tried(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError) as refused:
+        resolve_model_path("./MiniCPM-V-2_6")
+    assert str(tmp_path / "MiniCPM-V-2_6") in str(refused.value)
+    assert len(str(refused.value).splitlines()) == 1
+
+
 def test_uncached_hub_id_offline_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="--model tiny") as info:

@@ -38,7 +38,8 @@ class WorkerBackend(Backend):
     name = "worker"
 
     def __init__(self, folder: Path, device: str, dtype: Optional[str], runtime_name: str, runtime_folder: Path):
-        self.folder, self.device, self.dtype = folder, device, dtype
+        # The worker runs in the project's folder: a relative path would name another folder there.
+        self.folder, self.device, self.dtype = Path(folder).expanduser().resolve(), device, dtype
         self.runtime_name, self.runtime_folder = runtime_name, runtime_folder
         self._send_lock = threading.Lock()
         self.process: Optional[subprocess.Popen] = None

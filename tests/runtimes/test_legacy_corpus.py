@@ -1,4 +1,4 @@
-"""The REAL remote code of MiniCPM-V 2.0 and 2.6 (../shared/legacy_corpus) on its model card's transformers.
+"""The REAL remote code of MiniCPM-V 1.0, 2.0 and 2.6 (../shared/legacy_corpus) on its model card's transformers.
 
 The app runs today's transformers, so these checkpoints run in a worker on the transformers-4.40 runtime; with
 that runtime ahead on PYTHONPATH (a stack that satisfies the pin, like a Space pinning 4.40) they run in-process.
@@ -24,7 +24,7 @@ from minicpmv_app.errors import InvalidInputError
 from minicpmv_app.messages import Conversation, Message
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINTS = ("minicpm-v-2_0", "minicpm-v-2_6")
+CHECKPOINTS = ("minicpm-v-1_0", "minicpm-v-2_0", "minicpm-v-2_6")
 QUESTION = "What is in the image?"
 
 
@@ -42,7 +42,11 @@ def question(image=None) -> Conversation:
 
 @pytest.fixture(scope="module")
 def chats(legacy_corpus, runtime_440):
-    loaded = {name: MiniCPMVChat(str(legacy_corpus / name), device="cpu") for name in CHECKPOINTS}
+    # Each folder given as people type it after a clone: relative ("./minicpm-v-2_6"), from the folder that holds
+    # it, while the worker runs in the project's folder.
+    with pytest.MonkeyPatch.context() as here:
+        here.chdir(legacy_corpus)
+        loaded = {name: MiniCPMVChat(f"./{name}", device="cpu") for name in CHECKPOINTS}
     yield loaded
     for chat in loaded.values():
         chat.backend.close()
@@ -86,6 +90,7 @@ def test_upstream_call_samples_and_streams(chats, name):
 
 
 def test_each_generation_offers_its_own_knobs_with_card_defaults(chats):
+    assert chats["minicpm-v-1_0"].knobs == {}
     # 2.0's chat() has no slices or video; 2.6's takes max_slice_nums (its config.json: 9) and video frames (64, as
     # upstream's demo); neither has thinking. A knob the model does not take is refused, not ignored.
     assert chats["minicpm-v-2_0"].knobs == {}
@@ -232,3 +237,22 @@ def test_multi_gpu_map_of_the_real_2_6_code(legacy_corpus, runtime_440):
     device_map = json.loads(result.stdout.strip().splitlines()[-1])
     assert device_map["llm.model.layers"] == 1  # the language model's layers spill onto GPU 1 ...
     assert all(device_map[m] == 0 for m in ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head"))
+
+
+def test_a_bare_relative_folder_from_a_process_started_elsewhere(legacy_corpus, runtime_440):
+    """``python -c ... MiniCPMVChat("legacy_corpus/minicpm-v-1_0")`` started in the folder above it, with the app
+    imported from its own folder: the worker (which runs in the project's folder) still finds the checkpoint."""
+    script = (
+        "import json, sys\n"
+        "from tests.runtimes.test_legacy_corpus import beam8\n"
+        "from minicpmv_app import MiniCPMVChat\n"
+        "chat = MiniCPMVChat(sys.argv[1], device='cpu')\n"
+        "print(json.dumps({'backend': chat.backend.name, 'answer': beam8(chat)}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    name = f"{legacy_corpus.name}/minicpm-v-1_0"
+    result = subprocess.run([sys.executable, "-c", script, name], cwd=legacy_corpus.parent, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"backend": "worker", "answer": reference(legacy_corpus / "minicpm-v-1_0")}
