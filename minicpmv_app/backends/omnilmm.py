@@ -48,6 +48,7 @@ class OmniLMMBackend(Backend):
         self.folder = folder
         self._torch = torch
         self.quantization = quantization.check(config, folder.name)
+        check_quantized_parts(config)
         try:
             model_config = OmniLMMConfig.from_pretrained(folder)
         except (OSError, ValueError, TypeError) as exc:
@@ -56,8 +57,11 @@ class OmniLMMBackend(Backend):
             check_cpu_memory(model_config, placement.dtype)
         try:
             self.processor = OmniLMMProcessor.from_pretrained(folder, model_config)
+            # A quantized checkpoint keeps the dtype its unquantized tensors were saved in: another one would mix
+            # dtypes inside a layer (seen: a bf16 conv weight beside an fp32 bias).
+            dtype = "auto" if self.quantization else placement.dtype
             self.model = OmniLMMForCausalLM.from_pretrained(
-                folder, config=model_config, dtype=placement.dtype, device_map=placement.device_map
+                folder, config=model_config, dtype=dtype, device_map=placement.device_map
             ).eval()
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
             raise ModelLoadError(
@@ -131,6 +135,24 @@ class OmniLMMBackend(Backend):
                 yield piece
 
 
+def check_quantized_parts(config: dict) -> None:
+    """A bitsandbytes checkpoint must leave the vision tower and the resampler unquantized (see NOT_QUANTIZED)."""
+    from ..models.omnilmm import OmniLMMForCausalLM
+
+    settings = config.get("quantization_config") or {}
+    if (settings.get("quant_method") or "bitsandbytes") != "bitsandbytes" or not settings:
+        return
+    skipped = set(settings.get("llm_int8_skip_modules") or ())
+    missing = [name for name in OmniLMMForCausalLM.NOT_QUANTIZED[:2] if name not in skipped]
+    if missing:
+        raise ModelLoadError(
+            f"This OmniLMM checkpoint was quantized with its {' and '.join(missing)} in 4/8-bit, which that code "
+            "cannot run. Quantize the language model only: BitsAndBytesConfig(load_in_4bit=True, "
+            f"llm_int8_skip_modules={list(OmniLMMForCausalLM.NOT_QUANTIZED)}) (README, OmniLMM-12B).",
+            key="quantization_unsupported",
+        )
+
+
 def estimate_memory(folder: Path, dtype) -> int:
     """Bytes the weights take in ``dtype`` for the checkpoint in ``folder`` (nothing is allocated or read)."""
     from ..models.omnilmm import OmniLMMConfig, estimate_weight_bytes
@@ -147,10 +169,10 @@ def check_cpu_memory(model_config, dtype, available: Optional[int] = None) -> No
     needed = estimate_weight_bytes(model_config, dtype) * CPU_MEMORY_FACTOR
     free = psutil.virtual_memory().available if available is None else available
     if needed > free:
-        gb = 1024 ** 3
+        gb = 1e9  # decimal, as the hub shows file sizes (the release: 23.2 GB)
         raise ModelLoadError(
             f"OmniLMM-12B needs about {needed / gb:.0f} GB of memory on the CPU in {str(dtype).removeprefix('torch.')} "
-            f"and {free / gb:.0f} GB is free. Run it on a GPU (--device cuda: bf16 takes about 24 GB, a 4-bit "
-            "bitsandbytes checkpoint about 8 GB), or use MiniCPM-V 4.6, which fits a laptop.",
-            key="not_enough_memory", needed=f"{needed / gb:.0f}", free=f"{free / gb:.0f}",
+            f"and {free / gb:.1f} GB is free. Run it on a GPU (--device cuda: bf16 takes about 24 GB; a 4-bit "
+            "copy of its language model fits a 16 GB card), or use MiniCPM-V 4.6, which fits a laptop.",
+            key="not_enough_memory", needed=f"{needed / gb:.0f}", free=f"{free / gb:.1f}",
         )

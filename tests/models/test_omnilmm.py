@@ -19,7 +19,6 @@ from minicpmv_app import MiniCPMVChat, ModelLoadError, UnsupportedFeatureError
 from minicpmv_app.messages import Conversation, Message
 
 QUESTION = "What is in the image?"
-GIB = 1024 ** 3
 # openbmb/OmniLMM-12B config.json (Hugging Face, main): the sizes the released checkpoint has.
 RELEASED_SIZES = {"hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
                   "num_key_value_heads": 8, "num_hidden_layers": 32, "num_query": 256, "vocab_size": 32009}
@@ -155,8 +154,60 @@ def test_an_8_gb_machine_is_refused_before_any_weight_is_read(corpus, tmp_path, 
 
     folder = released_folder(corpus, tmp_path)
     real = psutil.virtual_memory()
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: real._replace(available=8 * GIB))
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: real._replace(available=8_000_000_000))
     with pytest.raises(ModelLoadError) as refused:
         MiniCPMVChat(str(folder), device="cpu")
     assert refused.value.key == "not_enough_memory"
-    assert "8 GB is free" in str(refused.value) and "--device cuda" in str(refused.value)
+    # fp32 weights of 46.5 GB, x 1.25
+    assert "needs about 58 GB" in str(refused.value) and "8.0 GB is free" in str(refused.value)
+    assert "--device cuda" in str(refused.value) and len(str(refused.value).splitlines()) == 1
+
+
+def quantized_copy(source: Path, target: Path, skip) -> Path:
+    from transformers import BitsAndBytesConfig
+
+    from minicpmv_app.models.omnilmm import OmniLMMForCausalLM
+
+    settings = BitsAndBytesConfig(load_in_4bit=True, llm_int8_skip_modules=list(skip))
+    OmniLMMForCausalLM.from_pretrained(source, quantization_config=settings, device_map="cpu").save_pretrained(target)
+    for name in source.iterdir():
+        if not (target / name.name).exists():
+            shutil.copy(name, target / name.name)
+    return target
+
+
+def test_a_4_bit_language_model_loads_on_cpu_and_answers_and_a_4_bit_tower_is_refused(checkpoints, tmp_path):
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed (requirements-dev.txt has it)")
+    import bitsandbytes as bnb
+
+    from minicpmv_app.models.omnilmm import OmniLMMForCausalLM
+
+    folder = quantized_copy(checkpoints / "model", tmp_path / "int4", OmniLMMForCausalLM.NOT_QUANTIZED)
+    chat = MiniCPMVChat(str(folder), device="cpu")
+    quantized = [n for n, m in chat.backend.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert quantized and all(n.startswith("model.layers.") for n in quantized)
+    assert "bitsandbytes 4-bit weights" in chat.backend.describe()
+    assert len(ids(chat, **GREEDY)) == 8
+    whole = quantized_copy(checkpoints / "model", tmp_path / "int4-all", ["lm_head"])
+    with pytest.raises(ModelLoadError) as refused:
+        MiniCPMVChat(str(whole), device="cpu")
+    assert refused.value.key == "quantization_unsupported" and "llm_int8_skip_modules" in str(refused.value)
+
+
+def test_a_multi_gpu_placement_keeps_each_block_layer_and_the_resampler_whole(checkpoints):
+    """transformers' device_map="auto" (what --device cuda does with several GPUs) spreads the model by its
+    ``_no_split_modules``; computed on the CPU from described memory (there is no GPU here)."""
+    import torch
+    from accelerate import infer_auto_device_map
+
+    from minicpmv_app.models.omnilmm import OmniLMMConfig, OmniLMMForCausalLM
+
+    config = OmniLMMConfig.from_pretrained(checkpoints / "model")
+    with torch.device("meta"):
+        skeleton = OmniLMMForCausalLM(config)
+    placement = infer_auto_device_map(skeleton, max_memory={0: 3_000_000, 1: 3_000_000, 2: 10**9, "cpu": 10**9},
+                                      no_split_module_classes=skeleton._no_split_modules, dtype=torch.float32)
+    assert len({d for d in placement.values() if isinstance(d, int)}) >= 2  # the model really is spread
+    for name in placement:  # no entry below a whole decoder layer, vision block or the resampler
+        assert not name.startswith(("model.resampler.", "model.layers.0.", "model.layers.1.")), name
+        assert not (name.startswith("model.vision_tower.blocks.") and name.count(".") > 3), name

@@ -96,6 +96,10 @@ class OmniLMMForCausalLM(MistralForCausalLM):
     # Multi-GPU placement never splits a decoder layer, a vision block or the resampler (upstream's own
     # device_map="auto" path keeps Eva, MistralDecoderLayer and Resampler whole: chat.py L35 at 0dbb566).
     _no_split_modules = ["MistralDecoderLayer", "EvaBlock", "EvaBlockPostNorm", "OmniLMMResampler"]
+    # bitsandbytes may quantize the language model only: timm's EVA attention and the resampler's attention read
+    # their weight matrices directly (F.linear, nn.MultiheadAttention), which packed 4-bit weights cannot serve.
+    # A 4-bit copy is made with BitsAndBytesConfig(load_in_4bit=True, llm_int8_skip_modules=list(NOT_QUANTIZED)).
+    NOT_QUANTIZED = ("model.vision_tower", "model.resampler", "lm_head")
 
     def __init__(self, config: OmniLMMConfig):
         MistralPreTrainedModel.__init__(self, config)
