@@ -21,13 +21,26 @@ PROCESSOR_FILES = ("chat_template.jinja", "processor_config.json", "tokenizer.js
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 8}
 
 
+def narrow_layers(multiple: int = 32) -> list[str]:
+    """The tiny's linear layers whose output width is not a multiple of ``multiple``. bitsandbytes' 4-bit CPU kernel
+    on AVX-512 machines packs weights in blocks of 32 outputs and refuses other widths ("N must be divisible by
+    block_n"); real checkpoints' layers are multiples of 64, the tiny's output head (its vocabulary) is not."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    with torch.device("meta"):
+        skeleton = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(TRAINED_TINY))
+    return [name for name, module in skeleton.named_modules()
+            if isinstance(module, torch.nn.Linear) and module.out_features % multiple]
+
+
 def quantized_copy(folder, **bnb):
     """The trained tiny quantized by bitsandbytes while loading, saved as a quantized checkpoint (what the hub's
     int4 repositories are)."""
     from transformers import AutoModelForImageTextToText, BitsAndBytesConfig
 
-    model = AutoModelForImageTextToText.from_pretrained(TRAINED_TINY, quantization_config=BitsAndBytesConfig(**bnb),
-                                                        device_map="cpu")
+    settings = BitsAndBytesConfig(**bnb, llm_int8_skip_modules=narrow_layers())
+    model = AutoModelForImageTextToText.from_pretrained(TRAINED_TINY, quantization_config=settings, device_map="cpu")
     model.save_pretrained(folder)
     for name in PROCESSOR_FILES:
         shutil.copy(TRAINED_TINY / name, folder / name)
