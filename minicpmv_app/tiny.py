@@ -1,4 +1,5 @@
-"""Build the offline ``tiny`` checkpoint: transformers' native MiniCPM-V 4.6 classes at toy sizes.
+"""Build the offline ``tiny`` checkpoints: transformers' native MiniCPM-V 4.6 classes at toy sizes, and the same
+for MiniCPM-V 4.7 (dense and mixture-of-experts) and MiniCPM-OCR (``VARIANTS``; tensor-level tests, not answers).
 
 Everything is made here, with a fixed seed and no network: a byte-level BPE tokenizer trained on a small
 built-in corpus, a chat template, image/video processors with a small slice resolution, and random weights.
@@ -66,6 +67,18 @@ CHAT_TEMPLATE = (
     "{%- endif -%}"
 )
 
+# MiniCPM-V 4.7's template thinks unless told not to (llama.cpp docs/multimodal/minicpmv4.7.md: pass
+# enable_thinking: false to turn it off): the tiny 4.7 template opens <think> by default, as Qwen3.5's does.
+CHAT_TEMPLATE_THINKING_ON = CHAT_TEMPLATE.replace(
+    "{%- if not (enable_thinking is defined and enable_thinking) -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}",
+    "{%- if enable_thinking is defined and not enable_thinking -%}{{- '<think>\\n\\n</think>\\n\\n' -}}"
+    "{%- else -%}{{- '<think>\\n' -}}{%- endif -%}",
+)
+# MiniCPM-OCR's block prompts need no thinking: its template has no switch.
+CHAT_TEMPLATE_NO_THINKING = CHAT_TEMPLATE.replace(
+    "{%- if not (enable_thinking is defined and enable_thinking) -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}", "")
+assert CHAT_TEMPLATE_THINKING_ON != CHAT_TEMPLATE != CHAT_TEMPLATE_NO_THINKING
+
 # transformers' declarative response format (as its Qwen3.5 fallback): <think>…</think> is reasoning, the rest the
 # answer. The prompt may already hold the opener or a closed empty block; the start anchor lets the parser see it.
 RESPONSE_TEMPLATE = {
@@ -122,6 +135,19 @@ SIZES = {
 }
 
 
+# name -> (model type, chat template, text-model overrides). "4.6" is `tiny-random`; the others are
+# `tiny-random-4.7`, `tiny-random-4.7-moe` and `tiny-random-ocr`.
+VARIANTS = {
+    "4.6": ("minicpmv4_6", CHAT_TEMPLATE, {}),
+    "4.7": ("minicpmv4_7", CHAT_TEMPLATE_THINKING_ON, {}),
+    # 35B-A3B's shape at toy size: Qwen3.5's mixture of experts (4 experts, 2 per token, one shared expert).
+    "4.7-moe": ("minicpmv4_7", CHAT_TEMPLATE_THINKING_ON, dict(
+        model_type="qwen3_5_moe_text", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=64,
+        shared_expert_intermediate_size=64)),
+    "ocr": ("minicpm_ocr", CHAT_TEMPLATE_NO_THINKING, {}),
+}
+
+
 def trained_tiny_available() -> bool:
     return (TRAINED_TINY / "config.json").is_file() and (TRAINED_TINY / "model.safetensors").is_file()
 
@@ -133,16 +159,17 @@ def default_cache_dir() -> Path:
     return Path(root)
 
 
-def tiny_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Folder of the tiny checkpoint, building it on first use (about a second)."""
-    folder = Path(cache_dir or default_cache_dir()) / f"tiny-v{RECIPE_VERSION}"
+def tiny_path(cache_dir: str | os.PathLike | None = None, variant: str = "4.6") -> Path:
+    """Folder of the tiny checkpoint (of ``variant``), building it on first use (about a second)."""
+    name = f"tiny-v{RECIPE_VERSION}" if variant == "4.6" else f"tiny-{variant}-v{RECIPE_VERSION}"
+    folder = Path(cache_dir or default_cache_dir()) / name
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Build into a private temp folder, then rename: two processes starting at once never see half a build.
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
     try:
-        build_tiny_checkpoint(staging)
+        build_tiny_checkpoint(staging, variant=variant)
         try:
             staging.rename(folder)
         except OSError:
@@ -154,7 +181,7 @@ def tiny_path(cache_dir: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def build_tokenizer():
+def build_tokenizer(chat_template: str = CHAT_TEMPLATE):
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -174,7 +201,7 @@ def build_tokenizer():
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         extra_special_tokens=dict(MULTIMODAL_TOKENS),
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template,
         model_max_length=4096,
         **SPECIAL_TOKENS,
     )
@@ -183,24 +210,23 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_processor(tokenizer):
-    from transformers.models.minicpmv4_6 import (
-        MiniCPMV4_6ImageProcessor,
-        MiniCPMV4_6Processor,
-        MiniCPMV4_6VideoProcessor,
-    )
+def build_processor(tokenizer, model_type: str = "minicpmv4_6"):
+    from transformers.models import minicpm_ocr, minicpmv4_6, minicpmv4_7
 
     shared = dict(scale_resolution=SIZES["scale_resolution"], max_slice_nums=SIZES["max_slice_nums"], patch_size=14)
-    return MiniCPMV4_6Processor(
-        image_processor=MiniCPMV4_6ImageProcessor(**shared),
-        video_processor=MiniCPMV4_6VideoProcessor(**shared, max_num_frames=64),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
-    )
+    if model_type == "minicpm_ocr":
+        image, video = minicpm_ocr.MiniCPMOcrImageProcessor(**shared), minicpm_ocr.MiniCPMOcrVideoProcessor(**shared)
+        processor_class = minicpm_ocr.MiniCPMOcrProcessor
+    else:  # 4.7 is built on 4.6's image and video processors (transformers' auto mappings)
+        image = minicpmv4_6.MiniCPMV4_6ImageProcessor(**shared)
+        video = minicpmv4_6.MiniCPMV4_6VideoProcessor(**shared, max_num_frames=64)
+        processor_class = minicpmv4_7.MiniCPMV4_7Processor if model_type == "minicpmv4_7" else minicpmv4_6.MiniCPMV4_6Processor
+    return processor_class(image_processor=image, video_processor=video, tokenizer=tokenizer,
+                           chat_template=tokenizer.chat_template)
 
 
-def build_config(tokenizer):
-    from transformers import MiniCPMV4_6Config
+def build_config(tokenizer, model_type: str = "minicpmv4_6", text_overrides=None):
+    from transformers import AutoConfig
 
     vocab = len(tokenizer)
     text = dict(
@@ -211,37 +237,52 @@ def build_config(tokenizer):
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
-    return MiniCPMV4_6Config(
+    text.update(text_overrides or {})
+    extra = {}
+    if model_type == "minicpmv4_7":
+        # Canvas M-RoPE places the markers around each crop: their ids live in config.json.
+        ids = tokenizer.convert_tokens_to_ids
+        extra = dict(image_start_id=ids(MULTIMODAL_TOKENS["image_start_token"]),
+                     image_end_id=ids(MULTIMODAL_TOKENS["image_end_token"]),
+                     slice_start_id=ids(MULTIMODAL_TOKENS["slice_start_token"]),
+                     slice_end_id=ids(MULTIMODAL_TOKENS["slice_end_token"]),
+                     newline_id=tokenizer.encode("\n", add_special_tokens=False)[0],
+                     image_size=SIZES["vision"]["image_size"])
+    elif model_type == "minicpmv4_6":
+        extra = dict(image_size=SIZES["vision"]["image_size"])
+    config_class = type(AutoConfig.for_model(model_type))
+    return config_class(
         text_config=text,
         vision_config=dict(SIZES["vision"]),
         insert_layer_id=SIZES["insert_layer_id"],
-        image_size=SIZES["vision"]["image_size"],
         image_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["image_token"]),
         video_token_id=tokenizer.convert_tokens_to_ids(MULTIMODAL_TOKENS["video_token"]),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **extra,
     )
 
 
-def build_tiny_checkpoint(folder: str | os.PathLike, *, seed: int = SEED) -> Path:
+def build_tiny_checkpoint(folder: str | os.PathLike, *, seed: int = SEED, variant: str = "4.6") -> Path:
     """Write a complete tiny checkpoint folder. Same seed and versions give the same files."""
     import torch
-    from transformers import GenerationConfig, MiniCPMV4_6ForConditionalGeneration
+    from transformers import AutoModelForImageTextToText, GenerationConfig
 
+    model_type, template, text_overrides = VARIANTS[variant]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer)
-    config = build_config(tokenizer)
+    tokenizer = build_tokenizer(template)
+    processor = build_processor(tokenizer, model_type)
+    config = build_config(tokenizer, model_type, text_overrides)
     torch.manual_seed(seed)
-    model = MiniCPMV4_6ForConditionalGeneration(config).eval()
+    model = AutoModelForImageTextToText.from_config(config).eval()
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, max_new_tokens=64
     )
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     (folder / "README.md").write_text(
-        "Tiny random MiniCPM-V 4.6-architecture checkpoint built offline by minicpmv_app.tiny "
+        f"Tiny random {model_type} ({variant}) checkpoint built offline by minicpmv_app.tiny "
         f"(seed {seed}, recipe v{RECIPE_VERSION}). Its answers are noise: it exists to run and test the app.\n"
     )
     return folder

@@ -32,18 +32,24 @@ def read_config(folder: Path) -> dict:
 
 
 def choose_backend(config: dict) -> str:
-    """``transformers`` when transformers has a native image-text-to-text class for this model_type,
-    ``remote-code`` when the checkpoint ships its own code, else an error."""
+    """``transformers`` for a model type with a card (``cards.py``: 4.6, 4.7, MiniCPM-OCR), ``remote-code`` when the
+    checkpoint ships its own code, else an error: one line for another image-text model (a Qwen2-VL folder), or
+    the upgrade advice for a model type this transformers does not know."""
+    from .cards import card_for
+
+    model_type = config.get("model_type")
+    if card_for(model_type) is not None:
+        return "transformers"
+    if "AutoModel" in (config.get("auto_map") or {}):
+        return "remote-code"
     try:
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
     except ImportError:  # transformers < 4.45, e.g. a runtime pinned by an old model card
         MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES = {}
-
-    model_type = config.get("model_type")
     if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        return "transformers"
-    if "AutoModel" in (config.get("auto_map") or {}):
-        return "remote-code"
+        from .native import unsupported
+
+        unsupported(config)
     import transformers
 
     raise ModelLoadError(

@@ -1,4 +1,5 @@
-"""MiniCPM-V 4.6 and later through transformers' own classes: ``AutoProcessor`` + ``AutoModelForImageTextToText``."""
+"""MiniCPM-V 4.6 and later (4.7, MiniCPM-OCR) through transformers' own classes: ``AutoProcessor`` +
+``AutoModelForImageTextToText``, driven by the model type's card (``cards.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import inspect
 import logging
 import threading
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from .. import quantization
@@ -18,22 +18,10 @@ from ..presets import GenerationSettings
 from ..reasoning import prompt_opens_thinking, split_reasoning
 from ..settings import SAMPLING
 from . import read_config
+from .cards import ModelCard, card_for, card_for_processor
 from .base import Backend, as_generation_error, stopping_criteria, stream_from_thread
 
 log = logging.getLogger(__name__)
-
-# The model card's reference call (README, "Each model as its card drives it", cites each line): images keep id
-# tags and take up to 36 slices; a video frame takes one slice and no id; up to 128 main frames, no stacking; 16x
-# token compression. Each is a knob the person can change (settings.SCHEMA); these are the defaults.
-CARD_KNOBS = MappingProxyType({
-    "enable_thinking": False,
-    "downsample_mode": "16x",
-    "max_slice_nums": 36,
-    "max_num_frames": 128,
-    "stack_frames": 1,
-})
-VIDEO_MAX_SLICE_NUMS = 1
-
 
 class NativeBackend(Backend):
     name = "transformers"
@@ -43,7 +31,9 @@ class NativeBackend(Backend):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.placement = placement
-        self.quantization = quantization.check(read_config(folder), folder.name)
+        config = read_config(folder)
+        self.card: ModelCard = card_for(config.get("model_type")) or unsupported(config)
+        self.quantization = quantization.check(config, folder.name)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
             self.model = AutoModelForImageTextToText.from_pretrained(
@@ -57,7 +47,7 @@ class NativeBackend(Backend):
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
         last_position_logits(self.model)
-        self.knobs = model_knobs(self.processor)
+        self.knobs = model_knobs(self.processor, self.card)
         self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
@@ -73,7 +63,7 @@ class NativeBackend(Backend):
     def model_inputs(self, conversation: Conversation, settings: Optional[GenerationSettings] = None):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""
         knobs = settings.knobs if settings is not None else self.knobs
-        return build_inputs(self.processor, [conversation], knobs=knobs).to(self.model.device)
+        return build_inputs(self.processor, [conversation], knobs=knobs, card=self.card).to(self.model.device)
 
     def frame_plan(self, settings: GenerationSettings) -> "NativeFramePlan":
         knobs = {**self.knobs, **settings.knobs}
@@ -113,6 +103,17 @@ class NativeBackend(Backend):
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
 
 
+def unsupported(config: dict):
+    """One line for an image-text model this app does not drive (a Qwen2-VL folder, say)."""
+    from .cards import supported_names
+
+    raise ModelLoadError(
+        f"This checkpoint is a {config.get('model_type')!r} model, not a MiniCPM-V one. This app runs OmniLMM-12B, "
+        f"MiniCPM-V 1.0 to 4.5 and MiniCPM-o (their own code), and {supported_names()} (transformers' classes).",
+        key="not_minicpmv", model_type=str(config.get("model_type")),
+    )
+
+
 def last_position_logits(model) -> bool:
     """Have the prompt's pass compute the next token's logits only, not one row per prompt position.
 
@@ -145,10 +146,12 @@ def checkpoint_sampling(generation_config) -> dict:
     return {name: own[name] for name in CHECKPOINT_SAMPLING if own.get(name) is not None}
 
 
-def model_knobs(processor) -> dict:
-    """The knobs this checkpoint takes, with the model card's defaults. Thinking only where the chat template has
-    an ``enable_thinking`` switch; it starts on where the template itself thinks unless told not to."""
-    knobs = dict(CARD_KNOBS)
+def model_knobs(processor, card: ModelCard) -> dict:
+    """The knobs this checkpoint takes, with its card's defaults. Thinking only where the card and the chat template
+    have an ``enable_thinking`` switch; it starts on where the template itself thinks unless told not to."""
+    knobs = card.knob_defaults(processor)
+    if "enable_thinking" not in knobs:
+        return knobs
     template = getattr(processor, "chat_template", None) or ""
     if "enable_thinking" not in template:
         del knobs["enable_thinking"]
@@ -198,13 +201,16 @@ def build_inputs(
     knobs: Optional[Mapping[str, Any]] = None,
     add_generation_prompt: bool = True,
     completions: Optional[Sequence[str]] = None,
+    card: Optional[ModelCard] = None,
 ):
     """Processor inputs for a batch of conversations (all with video, or none), as the model card's reference call
     builds them: the chat template's text (``enable_thinking`` passed to it), the images with the card's slice
     budget and token compression, and the app's own decoded video frames (sampled by the processor's own rule,
     see ``NativeFramePlan``) with their metadata. ``completions`` are appended to each prompt (training)."""
-    knobs = {**CARD_KNOBS, **{k: v for k, v in (knobs or {}).items() if v is not None}}
-    template_kwargs = {"enable_thinking": bool(knobs["enable_thinking"])}
+    card = card or card_for_processor(processor)
+    knobs = {**card.knob_defaults(processor), **{k: v for k, v in (knobs or {}).items() if v is not None}}
+    # Only a template with the switch hears it; one without would render the same either way.
+    template_kwargs = {"enable_thinking": bool(knobs["enable_thinking"])} if "enable_thinking" in knobs else {}
     texts, images, videos = [], [], []
     for index, conversation in enumerate(conversations):
         messages = [{"role": m.role, "content": [_template_part(p) for p in m.parts]} for m in conversation.messages]
@@ -220,9 +226,9 @@ def build_inputs(
     if videos:
         from transformers.video_utils import VideoMetadata
 
-        # The card's video call: one slice per frame, no image ids; its frame budget and stacking.
-        options.update(use_image_id=False, max_slice_nums=VIDEO_MAX_SLICE_NUMS,
-                       max_num_frames=int(knobs["max_num_frames"]), stack_frames=int(knobs["stack_frames"]))
+        # The card's video call (4.6: one slice per frame, no image ids); its frame budget and stacking.
+        options.update(card.video_options)
+        options.update({name: int(knobs[name]) for name in ("max_num_frames", "stack_frames") if name in knobs})
         options["videos"] = [v.frames for v in videos]
         options["video_metadata"] = [
             VideoMetadata(
@@ -237,7 +243,7 @@ def build_inputs(
         ]
         options["do_sample_frames"] = False  # already sampled by the processor's own rule (NativeFramePlan)
     else:
-        options.update(use_image_id=True, max_slice_nums=int(knobs["max_slice_nums"]))
+        options.update(card.image_options, max_slice_nums=int(knobs["max_slice_nums"]))
     return processor(text=texts, images=images or None, return_tensors="pt", **options)
 
 
