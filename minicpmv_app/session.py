@@ -114,6 +114,7 @@ class Turn:
     parts: Optional[list[Part]] = None  # decoded media + text, kept for Regenerate
     example: bool = False  # a few-shot example: its answer was written by the person
     pages: str = ""  # the page range of the turn's PDFs ("" = every page)
+    answer_format: str = "text"  # "html": a table from an OCR block prompt, shown sanitised (answers.py)
     settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
@@ -339,6 +340,17 @@ class ChatSession:
             raise InvalidInputError("No box to zoom into yet: use Locate, or ask where something is.",
                                     key="nothing_to_zoom")
         return grounding.crop(turn.images[placed[number].image], placed[number])
+
+    def recognize(self, prompt, picture: Optional[str] = None) -> Turn:
+        """Send one of the model's block prompts (``cards.Prompt``, MiniCPM-OCR) about ``picture`` (a picture waiting
+        in the message box, or a Zoom crop), else the latest picture in the conversation."""
+        picture = picture or self.last_picture()
+        if picture is None:
+            raise InvalidInputError("Upload a picture first: recognition reads the latest picture.",
+                                    key="nothing_to_recognize")
+        turn = self.submit(prompt.text, [picture])
+        turn.answer_format = prompt.answer
+        return turn
 
     def locate(self, phrase: str, picture: Optional[str] = None, *, resend: bool = True) -> Turn:
         """Ask the grounding prompt for ``phrase`` about ``picture`` (default: the latest picture), sent with the

@@ -25,6 +25,7 @@ from typing import Callable, Optional
 
 from PIL import Image, ImageOps
 
+from . import answers
 from . import __version__
 from .errors import InvalidInputError, MediaError
 from .media.images import load_image, to_rgb
@@ -227,7 +228,7 @@ def _card_value(value) -> str:
 def _shown(turn: Turn) -> str:
     if turn.state == State.FAILED:
         return f"(failed: {turn.error})"
-    return turn.shown_answer or ("(stopped)" if turn.state == State.STOPPED else "")
+    return answers.shown(turn) or ("(stopped)" if turn.state == State.STOPPED else "")
 
 
 def _png(image: Image.Image) -> str:

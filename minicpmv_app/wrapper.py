@@ -91,6 +91,11 @@ class MiniCPMVChat:
         return self.stream_conversation(conversation, self.settings(**merged), stop=stop_event, reasoning=reasoning)
 
     @property
+    def prompts(self) -> tuple:
+        """The model's own fixed prompts (``cards.Prompt``; MiniCPM-OCR: "Text Recognition:", ...), or none."""
+        return tuple(self.backend.prompts)
+
+    @property
     def knobs(self) -> dict:
         """The per-model settings this model takes, with its model card's defaults."""
         return dict(self.backend.knobs)

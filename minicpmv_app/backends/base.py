@@ -25,6 +25,8 @@ class Backend(ABC):
     supports_video: bool = True
     #: The per-model settings this model takes (settings.KNOBS) with its model card's defaults.
     knobs: Mapping[str, Any] = {}
+    #: Fixed instructions the model was trained on (cards.Prompt: MiniCPM-OCR's block prompts), for the UIs to offer.
+    prompts: tuple = ()
 
     @abstractmethod
     def generate(

@@ -48,6 +48,7 @@ class NativeBackend(Backend):
         report_linear_attention_kernels(self.model, placement.device)
         last_position_logits(self.model)
         self.knobs = model_knobs(self.processor, self.card)
+        self.prompts = self.card.prompts
         self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 

@@ -11,7 +11,8 @@ from ..compare import Contenders
 from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, is_video
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, document_row, grounding_row, refusal, render, session_state, settings_panel, stop_button,
+    UI_STEP, ChatSteps, blocks, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
+    stop_button,
 )
 from .gradio_chats import ChatsPanel
 from .gradio_compare import compare_tab
@@ -84,6 +85,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
         camera = gr.Image(type="filepath", sources=["webcam"], label=label("camera"), height=240, elem_id="camera")
     pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
+    ocr_choice, ocr_btn = ocr_row(label, steps.chat.prompts)
     gr.Examples(examples(), inputs=box, label=label("examples"))
     chats = ChatsPanel(demo, steps, label, session, chatbot)
 
@@ -107,6 +109,17 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     located = locate_btn.click(locate, [session, locate_text, box], session, api_name="locate", **UI_STEP)
     located.success(lambda: gr.MultimodalTextbox(interactive=False), None, box, queue=False, api_visibility="private")
     chats.remember_after(steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond",
+                                            limit=limit, then=then))
+    def recognize(session: ChatSession, prompt_text: str, message: dict, request: gr.Request):
+        # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read.
+        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        pictures = [f for f in files if not is_video(f)]
+        return steps.recognize(session, prompt_text, pictures[-1] if pictures else None, request)
+
+    recognized = ocr_btn.click(recognize, [session, ocr_choice, box], session, api_name="recognize", **UI_STEP)
+    recognized.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
+                       api_visibility="private")
+    chats.remember_after(steps.answer_after(recognized, session, chatbot, stop_btn, api_name="recognize_respond",
                                             limit=limit, then=then))
     crop = gr.State()  # the path of the latest crop: a refused Zoom changes no visible component
     zoom_btn.click(steps.crop, [session, zoom_choice], crop, api_name="zoom", **UI_STEP).success(

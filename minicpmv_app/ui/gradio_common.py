@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 
 import gradio as gr
 
+from .. import answers
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf, is_pdf
@@ -131,7 +132,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
         elif turn.state == State.STOPPED and not turn.answer:
             messages.append({"role": "assistant", "content": text("stopped", lang)})
         elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
-            messages.append({"role": "assistant", "content": turn.shown_answer})
+            messages.append({"role": "assistant", "content": answers.shown(turn)})
         if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
             messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
                              "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})
@@ -250,6 +251,17 @@ class ChatSteps:
             raise refusal(exc, self.language(request)) from None
         return session
 
+    def recognize(self, session: ChatSession, prompt_text: str, picture, request: gr.Request):
+        """One of the model's block prompts (MiniCPM-OCR), about the picture in the message box or the latest one."""
+        try:
+            prompt = next((p for p in self.chat.prompts if p.text == prompt_text), None)
+            if prompt is None:
+                raise InvalidInputError("Pick what to recognise.", key="nothing_to_recognize")
+            session.recognize(prompt, picture)
+        except MiniCPMVError as exc:
+            raise refusal(exc, self.language(request)) from None
+        return session
+
     def crop(self, session: ChatSession, choice, request: gr.Request) -> str:
         """The chosen box's crop, saved as a new upload (a name of our own, in Gradio's upload folder)."""
         try:
@@ -343,6 +355,16 @@ def grounding_row(label):
                                   elem_id="zoom-choice")
         zoom_btn = gr.Button(label("zoom_button"), scale=1, elem_id="zoom-button")
     return locate_text, locate_btn, zoom_choice, zoom_btn
+
+
+def ocr_row(label, prompts):
+    """The model's block prompts (MiniCPM-OCR): a picker showing the exact text the model receives, and a button.
+    Built for every model, shown only for one with prompts, so the event wiring is the same for all."""
+    with gr.Row(equal_height=True, visible=bool(prompts), elem_id="ocr-row"):
+        choice = gr.Dropdown(label=label("ocr_label"), choices=[p.text for p in prompts],
+                             value=prompts[0].text if prompts else None, scale=3, elem_id="ocr-choice")
+        button = gr.Button(label("ocr_button"), scale=1, elem_id="ocr-button")
+    return choice, button
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:

@@ -18,7 +18,7 @@ from typing import Iterator, Optional, Sequence
 
 import streamlit as st
 
-from .. import cli, transcript
+from .. import answers, cli, transcript
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
@@ -95,6 +95,8 @@ def render_answer(turn: Turn, lang: str) -> None:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
         st.caption(text("stopped", lang))
+    elif turn.answer_format == "html":
+        st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
     else:
         st.markdown(turn.shown_answer)
     render_figures(turn, lang)

@@ -1,0 +1,26 @@
+"""How an answer is shown, by its format: plain text (grounding tags gone), or a table a model wrote as HTML.
+
+Model-written HTML is never shown as it came: ``safe_table`` keeps table structure only (nh3, the ammonia
+sanitiser): no scripts, no event handlers, no styles, no links or images, no attributes but colspan/rowspan.
+No UI toolkit here: the Gradio and Streamlit views both call it.
+"""
+
+from __future__ import annotations
+
+import nh3
+
+TABLE_TAGS = {"table", "caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr", "th", "td", "br"}
+TABLE_ATTRIBUTES = {"td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}, "col": {"span"}, "colgroup": {"span"}}
+
+
+def safe_table(html: str) -> str:
+    """The table structure of ``html`` and its text; everything else removed (script and style with their text)."""
+    return nh3.clean(html, tags=TABLE_TAGS, attributes=TABLE_ATTRIBUTES, url_schemes=set(), strip_comments=True,
+                     link_rel=None).strip()
+
+
+def shown(turn) -> str:
+    """What a person reads for ``turn``'s answer."""
+    if getattr(turn, "answer_format", "text") == "html" and "<t" in turn.answer:
+        return safe_table(turn.answer)
+    return turn.shown_answer
