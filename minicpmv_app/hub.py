@@ -52,7 +52,16 @@ def resolve_model_path(model: str, *, hub: str = "hf", revision: Optional[str] =
     raise ModelLoadError(f"Unknown hub {hub!r}: use one of {', '.join(HUBS)}.")
 
 
-def _download_hf(repo_id: str, revision: Optional[str], cache_dir: Optional[str]) -> Path:
+def other_spelling(repo_id: str) -> Optional[str]:
+    """The same id with the version spelled the other way (``MiniCPM-V-4.6`` <-> ``MiniCPM-V-4_6``): the hubs spell
+    it both ways (Hugging Face openbmb/MiniCPM-V-4_6, ModelScope OpenBMB/MiniCPM-V-4.6: OpenBMB/MiniCPM-V#1106)."""
+    import re
+
+    swapped = re.sub(r"(\d)([._])(\d)", lambda m: m[1] + ("_" if m[2] == "." else ".") + m[3], repo_id)
+    return swapped if swapped != repo_id else None
+
+
+def _download_hf(repo_id: str, revision: Optional[str], cache_dir: Optional[str], *, retry: bool = True) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -68,14 +77,25 @@ def _download_hf(repo_id: str, revision: Optional[str], cache_dir: Optional[str]
         raise ModelLoadError(
             f"{repo_id} is gated on Hugging Face: accept its licence on the model page, then run `hf auth login`."
         ) from exc
-    except RepositoryNotFoundError as exc:
+    except (RepositoryNotFoundError, LocalEntryNotFoundError) as exc:
+        alternative = other_spelling(repo_id) if retry else None
+        if alternative:
+            try:
+                folder = _download_hf(alternative, revision, cache_dir, retry=False)
+            except ModelLoadError:
+                pass
+            else:
+                log.info("%s is spelled %s on Hugging Face: loading that.", repo_id, alternative)
+                return folder
+        if isinstance(exc, LocalEntryNotFoundError):
+            raise ModelLoadError(_offline_message(repo_id, "Hugging Face", exc)) from exc
         raise ModelLoadError(
             f"{repo_id} was not found on Hugging Face. Check the spelling (e.g. openbmb/MiniCPM-V-2_6), "
             "or use --hub modelscope for a ModelScope id."
         ) from exc
     except RevisionNotFoundError as exc:
         raise ModelLoadError(f"{repo_id} has no revision {revision!r}.") from exc
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+    except (HfHubHTTPError, OSError) as exc:
         raise ModelLoadError(_offline_message(repo_id, "Hugging Face", exc)) from exc
 
 

@@ -54,3 +54,19 @@ def test_uncached_hub_id_offline_says_what_to_do(tmp_path, monkeypatch):
 def test_unknown_hub():
     with pytest.raises(ModelLoadError, match="hf, modelscope"):
         resolve_model_path("openbmb/MiniCPM-V-2_6", hub="github")
+
+
+def test_a_version_spelled_the_other_way_finds_the_checkpoint(tiny_folder, tmp_path, monkeypatch):
+    """Hugging Face spells openbmb/MiniCPM-V-4_6, ModelScope OpenBMB/MiniCPM-V-4.6: people type either. Offline,
+    a cached download under the other spelling is found (online, the hub is asked for it the same way)."""
+    import shutil
+
+    snapshot = tmp_path / "models--openbmb--MiniCPM-V-4_6" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_folder, snapshot)
+    (tmp_path / "models--openbmb--MiniCPM-V-4_6" / "refs").mkdir()
+    (tmp_path / "models--openbmb--MiniCPM-V-4_6" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_model_path("openbmb/MiniCPM-V-4.6", cache_dir=str(tmp_path)) == snapshot
+    assert resolve_model_path("openbmb/MiniCPM-V-4_6", cache_dir=str(tmp_path)) == snapshot
+    with pytest.raises(ModelLoadError, match="MiniCPM-V-4.7"):
+        resolve_model_path("openbmb/MiniCPM-V-4.7", cache_dir=str(tmp_path))

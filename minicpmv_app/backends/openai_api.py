@@ -183,16 +183,13 @@ class OpenAIBackend(Backend):
                     self.last_usage = chunk.usage
                 if stop is not None and stop.is_set():
                     break  # closing the stream below tells the server to stop generating
-                delta = chunk.choices[0].delta if chunk.choices else None
-                if delta is None:
-                    continue
-                reasoning = next((r for r in (getattr(delta, f, None) for f in REASONING_FIELDS) if r), None)
-                if reasoning:
-                    received = True
-                    yield Reasoning(reasoning)
-                if delta.content:
-                    received = True
-                    yield delta.content
+                for reasoning, content in chunk_parts(chunk):
+                    if reasoning:
+                        received = True
+                        yield Reasoning(reasoning)
+                    if content:
+                        received = True
+                        yield content
         except (openai.APIError, httpx.HTTPError) as exc:  # transport errors mid-stream come from httpx itself
             raise GenerationError(
                 "The connection to the model server dropped " + ("mid-answer" if received else "before the answer")
@@ -259,3 +256,19 @@ def _rejected(api_base: str, model: str, body: dict, detail: str) -> str:
         f"The model server at {api_base} rejected the request for {model!r} ({detail[:300]}). "
         f"Check --api-model.{hint}"
     )
+
+
+def chunk_parts(chunk) -> list[tuple[Optional[str], Optional[str]]]:
+    """(reasoning, content) of a stream chunk: from its ``delta`` (reasoning as ``reasoning_content`` or
+    ``reasoning``), or from a whole ``message`` where a server sends one instead (``message.reasoning``)."""
+    parts = []
+    for choice in chunk.choices or []:
+        extra = getattr(choice, "model_extra", None) or {}
+        for part in (getattr(choice, "delta", None), extra.get("message")):
+            if part is None:
+                continue
+            get = part.get if isinstance(part, dict) else (lambda name, p=part: getattr(p, name, None))
+            reasoning = next((r for r in (get(f) for f in REASONING_FIELDS) if r), None)
+            parts.append((reasoning, get("content")))
+        break  # one answer: the first choice
+    return parts

@@ -140,6 +140,8 @@ class FlakyServer:
                     return self._json(200, {})
                 if outer.mode == "reasoning":
                     return self._reasoning_stream()
+                if outer.mode == "message":
+                    return self._reasoning_stream(whole=True)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", "100000")  # promises more than it sends
@@ -151,15 +153,20 @@ class FlakyServer:
                     self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-answer
 
-            def _reasoning_stream(self):
+            def _reasoning_stream(self, whole=False):
                 # vLLM with a reasoning parser (OpenBMB/MiniCPM-V#1016): reasoning in `reasoning_content` (SGLang
-                # and newer vLLM: `reasoning`) with `content: null`, then the answer in `content`.
+                # and newer vLLM: `reasoning`) with `content: null`, then the answer in `content`. `whole`: one
+                # chunk holding the whole `message` (with `message.reasoning`), as some servers send.
                 deltas = [{"reasoning_content": "The shape", "content": None}, {"reasoning": " looks red.", "content": None},
                           {"content": "red"}, {"content": " square."}]
+                choices = [[{"index": 0, "delta": d, "finish_reason": None}] for d in deltas]
+                if whole:
+                    choices = [[{"index": 0, "message": {"role": "assistant", "reasoning": "The shape looks red.",
+                                                         "content": "red square."}, "finish_reason": "stop"}]]
                 body = "".join(
                     "data: " + json.dumps({"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "flaky",
-                                           "choices": [{"index": 0, "delta": d, "finish_reason": None}]}) + "\n\n"
-                    for d in deltas) + "data: [DONE]\n\n"
+                                           "choices": c}) + "\n\n"
+                    for c in choices) + "data: [DONE]\n\n"
                 data = body.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -264,8 +271,9 @@ def test_thinking_through_transformers_serve(trained_server, tmp_path):
     assert body["extra_body"]["chat_template_kwargs"] == {"enable_thinking": True}
 
 
-def test_reasoning_deltas_with_null_content_are_kept_apart(flaky):
-    chat = MiniCPMVChat(api_base=flaky("reasoning").url)
+@pytest.mark.parametrize("mode", ["reasoning", "message"])
+def test_reasoning_deltas_with_null_content_are_kept_apart(flaky, mode):
+    chat = MiniCPMVChat(api_base=flaky(mode).url)
     reply = chat.chat(ask("What is it?"), with_reasoning=True)
     assert reply == ("red square.", "The shape looks red.")
     assert chat.chat(ask("What is it?")) == "red square."
