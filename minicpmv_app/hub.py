@@ -24,6 +24,14 @@ def resolve_model_path(model: str, *, hub: str = "hf", revision: Optional[str] =
     """Return a local folder that holds the checkpoint ``model`` names."""
     if not model:
         raise ModelLoadError("No model was given: pass --model with a Hugging Face id, a folder, or 'tiny'.")
+    if model.startswith("tiny-random-"):  # tiny-random-4.7, tiny-random-4.7-moe, tiny-random-ocr
+        from .tiny import VARIANTS, tiny_path
+
+        variant = model.removeprefix("tiny-random-")
+        if variant not in VARIANTS:
+            raise ModelLoadError(f"No tiny checkpoint {model!r}: use tiny, tiny-random or "
+                                 f"{', '.join('tiny-random-' + v for v in VARIANTS if v != '4.6')}.")
+        return tiny_path(cache_dir, variant)
     if model in ("tiny", "tiny-random"):
         from .tiny import TRAINED_TINY, tiny_path, trained_tiny_available
 

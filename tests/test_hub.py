@@ -12,6 +12,19 @@ def test_tiny_and_local_folders_resolve_to_themselves(tiny_folder):
     assert resolve_model_path(str(tiny_folder)) == tiny_folder
 
 
+def test_the_tiny_variants_resolve_to_their_own_builds(cache_dir):
+    import json
+
+    for name, model_type in (("tiny-random-4.7", "minicpmv4_7"), ("tiny-random-4.7-moe", "minicpmv4_7"),
+                             ("tiny-random-ocr", "minicpm_ocr")):
+        config = json.loads((resolve_model_path(name, cache_dir=str(cache_dir)) / "config.json").read_text())
+        assert config["model_type"] == model_type
+    moe = json.loads((resolve_model_path("tiny-random-4.7-moe", cache_dir=str(cache_dir)) / "config.json").read_text())
+    assert moe["text_config"]["model_type"] == "qwen3_5_moe_text" and moe["text_config"]["num_experts"] == 4
+    with pytest.raises(ModelLoadError, match="tiny-random-ocr"):
+        resolve_model_path("tiny-random-9.9")
+
+
 def test_folder_without_config_is_explained(tmp_path):
     with pytest.raises(ModelLoadError, match="no config.json"):
         resolve_model_path(str(tmp_path))
