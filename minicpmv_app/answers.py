@@ -19,8 +19,14 @@ def safe_table(html: str) -> str:
                      link_rel=None).strip()
 
 
+def is_table(answer: str) -> bool:
+    """An answer that is an HTML table (Table Recognition's, however the prompt was sent: button, typed, server)."""
+    return answer.lstrip().lower().startswith("<table")
+
+
 def shown(turn) -> str:
     """What a person reads for ``turn``'s answer."""
-    if getattr(turn, "answer_format", "text") == "html" and "<t" in turn.answer:
-        return safe_table(turn.answer)
+    if getattr(turn, "answer_format", "text") == "html" or is_table(turn.answer):
+        if "<t" in turn.answer:
+            return safe_table(turn.answer)
     return turn.shown_answer

@@ -330,3 +330,22 @@ def test_zoom_crops_the_chosen_box_and_refuses_without_one(picture):
     assert session.zoom(1).size == (18, 18)  # 16 px plus a 10% margin inside the picture
     with pytest.raises(InvalidInputError):
         session.zoom(5)
+
+
+def test_recognize_sends_the_cards_prompt_about_the_given_or_latest_picture(image_file):
+    from minicpmv_app.backends.cards import MINICPM_OCR
+    from minicpmv_app.errors import InvalidInputError
+
+    table = MINICPM_OCR.prompt("table")
+    session, chat = ChatSession(), ScriptedChat("<table><tr><td>a</td></tr></table>")
+    with pytest.raises(InvalidInputError) as refused:
+        session.recognize(table)
+    assert refused.value.key == "nothing_to_recognize"
+    first, crop = image_file(name="page.png"), image_file(colour=(0, 0, 255), name="crop.png")
+    turn = session.recognize(table, str(first))
+    assert (turn.text, turn.files, turn.answer_format) == ("Table Recognition:", [str(first)], "html")
+    list(session.answer(chat, {}))
+    assert chat.asked[-1].messages[-1].text == "Table Recognition:" and len(chat.asked[-1].images) == 1
+    assert session.recognize(MINICPM_OCR.prompt("text"), str(crop)).files == [str(crop)]  # a crop in the box
+    list(session.answer(chat, {}))
+    assert session.recognize(table).files == [str(crop)]  # else the latest picture in the chat

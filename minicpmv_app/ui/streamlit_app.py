@@ -95,7 +95,7 @@ def render_answer(turn: Turn, lang: str) -> None:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
         st.caption(text("stopped", lang))
-    elif turn.answer_format == "html":
+    elif turn.answer_format == "html" or answers.is_table(turn.answer):
         st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
     else:
         st.markdown(turn.shown_answer)

@@ -79,3 +79,21 @@ def test_a_qwen2_vl_folder_is_refused_in_one_line_before_loading(tmp_path):
     message = str(refused.value)
     assert refused.value.key == "not_minicpmv" and len(message.splitlines()) == 1
     assert "'qwen2_vl'" in message and "MiniCPM-V 4.7" in message and "MiniCPM-OCR" in message
+
+
+@pytest.mark.parametrize("variant", ["4.7", "4.7-moe", "ocr"])
+def test_each_new_model_answers_two_pictures_then_a_video_at_4x_and_16x(cache_dir, clip, variant):
+    """Random weights: the answers are noise, but each turn runs the whole path (processor, vision tower at both
+    detail modes, the language model, its mixture of experts for 35B-A3B) and ends as an answer, not an error."""
+    from minicpmv_app.media.video import load_video
+    from minicpmv_app.tiny_task import draw
+
+    chat = MiniCPMVChat(str(tiny_path(cache_dir, variant)), device="cpu")
+    pictures = [draw("red", "square", size=(640, 480)), draw("blue", "circle", size=(300, 500))]
+    for mode in ("16x", "4x"):
+        settings = chat.settings(decode_type="Beam Search", num_beams=1, max_new_tokens=4, downsample_mode=mode)
+        answer = "".join(chat.stream_conversation(Conversation([Message("user", [*pictures, "Compare them."])]), settings))
+        assert isinstance(answer, str)
+        video = load_video(clip(seconds=4, fps=4), plan=chat.frame_plan(settings))
+        assert isinstance("".join(chat.stream_conversation(Conversation([Message("user", [video, "What moves?"])]),
+                                                           settings)), str)
