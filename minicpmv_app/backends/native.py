@@ -32,7 +32,7 @@ class NativeBackend(Backend):
 
         self.placement = placement
         config = read_config(folder)
-        self.card: ModelCard = card_for(config.get("model_type")) or unsupported(config)
+        self.model_card: ModelCard = card_for(config.get("model_type")) or unsupported(config)
         self.quantization = quantization.check(config, folder.name)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
@@ -47,8 +47,8 @@ class NativeBackend(Backend):
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
         last_position_logits(self.model)
-        self.knobs = model_knobs(self.processor, self.card)
-        self.prompts = self.card.prompts
+        self.knobs = model_knobs(self.processor, self.model_card)
+        self.prompts = self.model_card.prompts
         self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
         self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
@@ -64,7 +64,7 @@ class NativeBackend(Backend):
     def model_inputs(self, conversation: Conversation, settings: Optional[GenerationSettings] = None):
         """What ``generate`` receives for this conversation (tensors on the model's device)."""
         knobs = settings.knobs if settings is not None else self.knobs
-        return build_inputs(self.processor, [conversation], knobs=knobs, card=self.card).to(self.model.device)
+        return build_inputs(self.processor, [conversation], knobs=knobs, card=self.model_card).to(self.model.device)
 
     def frame_plan(self, settings: GenerationSettings) -> "NativeFramePlan":
         knobs = {**self.knobs, **settings.knobs}

@@ -141,7 +141,7 @@ def test_a_150s_video_reaches_generate_as_the_card_builds_it(chats, long_clip, s
     settings = chat.settings(max_num_frames=64, stack_frames=stack, downsample_mode="16x")
     video = load_video(long_clip, plan=chat.frame_plan(settings), backend="pyav")
     ours = build_inputs(processor, [Conversation([Message("user", [video, QUESTION])])], knobs=settings.knobs,
-                        card=backend.card)
+                        card=backend.model_card)
 
     sampler = partial(processor.video_processor.sample_frames, max_num_frames=64, stack_frames=stack)
     wanted: list = []
