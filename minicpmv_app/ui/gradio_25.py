@@ -10,7 +10,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf
 from ..session import ChatSession
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, discard_unusable, document_row, grounding_row, refusal, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, discard_unusable, document_row, grounding_row, refusal, session_state, settings_panel,
     stop_button,
 )
 from .gradio_chats import ChatsPanel
@@ -76,7 +76,7 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
         return steps.locate(session, phrase, picture, request, resend=False)
 
     session = session_state()
-    chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
+    chatbot = chat_view(label, height=520, buttons=["copy"])
     question = gr.Textbox(placeholder=label("input_placeholder_25"), show_label=False, submit_btn=label("send"),
                           elem_id="chat-input")
     with gr.Row():

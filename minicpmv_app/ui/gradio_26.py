@@ -11,7 +11,7 @@ from ..compare import Contenders
 from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, is_video
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
     stop_button,
 )
 from .gradio_chats import ChatsPanel
@@ -73,7 +73,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
         return gr.MultimodalTextbox(value={"text": "", "files": [path]}, interactive=True)
 
     session = session_state()
-    chatbot = gr.Chatbot(label=label("chat_label"), height=520, buttons=["copy"], feedback_options=None)
+    chatbot = chat_view(label, height=520, buttons=["copy"])
     box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video", ".pdf"],
                                file_count="multiple", sources=["upload"], show_label=False, elem_id="chat-input")
     with gr.Row():
@@ -172,7 +172,7 @@ def few_shot_tab(steps: ChatSteps, label, limit: int) -> None:
             test_image = gr.Image(type="filepath", label=label("test_image"), sources=PICTURE_SOURCES, height=200)
             question = gr.Textbox(label=label("test_question"))
             ask_btn = gr.Button(label("ask"), variant="primary")
-    chatbot = gr.Chatbot(label=label("chat_label"), height=420, feedback_options=None)
+    chatbot = chat_view(label, height=420)
     with gr.Row():
         stop_btn = stop_button(label)
         clear_btn = gr.Button(label("clear"))

@@ -302,6 +302,17 @@ class ChatSteps:
 
 
 # -- the app ----------------------------------------------------------------------------------------
+# Formulas as the models write LaTeX (MiniCPM-OCR answers formulas in LaTeX): $$...$$ and \[...\] on their own
+# line, \(...\) inline. A lone $ stays text (prices).
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "\\[", "right": "\\]", "display": True},
+         {"left": "\\(", "right": "\\)", "display": False}]
+
+
+def chat_view(label, key: str = "chat_label", **kwargs) -> gr.Chatbot:
+    """A chat view as every tab draws it (LaTeX formulas rendered, no feedback buttons)."""
+    return gr.Chatbot(label=label(key), feedback_options=None, latex_delimiters=LATEX, **kwargs)
+
+
 def blocks(title: str) -> gr.Blocks:
     """The app's Blocks: no telemetry calls, uploads cleaned up."""
     return gr.Blocks(title=title, analytics_enabled=False, delete_cache=UPLOAD_CACHE)

@@ -13,7 +13,7 @@ from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
 from . import zerogpu
 from .gradio_common import (
-    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, discard_unusable, refusal, render, session_state, stop_button,
+    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, refusal, render, session_state, stop_button,
 )
 from .i18n import text
 
@@ -53,8 +53,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
                     detail = gr.Radio(["16x", "4x"], value="16x", label=label("setting_detail"),
                                       elem_id=f"compare-detail-{side}")
                 controls += [model, decode, thinking, detail]
-                chatbots.append(gr.Chatbot(label=label("compare_" + side), height=420, feedback_options=None,
-                                           elem_id=f"compare-chat-{side}"))
+                chatbots.append(chat_view(label, "compare_" + side, height=420, elem_id=f"compare-chat-{side}"))
                 sessions.append(session_state())
     box = gr.MultimodalTextbox(placeholder=label("compare_placeholder"), file_types=["image", "video", ".pdf"],
                                file_count="multiple", show_label=False, elem_id="compare-input")

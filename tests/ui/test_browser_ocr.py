@@ -86,3 +86,18 @@ def test_a_table_answer_shows_as_a_table_and_its_scripts_never_run(browser, trap
         sent = backend.asked[-1].messages[-1]
         assert sent.text == "Table Recognition:" and len(sent.images) == 1
         assert page.get_by_text("Table Recognition:").count() >= 1  # the person sees what the model was sent
+
+
+def test_a_latex_formula_answer_is_typeset(browser, image_file):
+    backend = ScriptedOCR("The area is \\(\\pi r^2\\) and \\[E = mc^2\\] costs $5.")
+    with served(build_demo(MiniCPMVChat(backend=backend), lang="en")) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#chat-input input[type=file]").set_input_files(str(image_file(name="formula.png")))
+        wait_for(lambda: page.locator("#chat-input img").count() >= 1, timeout=30)
+        page.locator("#chat-input textarea").fill("Read the formula.")
+        page.locator("#chat-input textarea").press("Enter")
+        answered(page, 1)
+        bot = page.locator('[data-testid="bot"]').last
+        wait_for(lambda: bot.locator(".katex").count() == 2, timeout=30)  # both formulas typeset by KaTeX
+        assert "costs $5." in bot.inner_text()  # a price stays text
