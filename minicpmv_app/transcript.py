@@ -25,9 +25,9 @@ from typing import Callable, Optional
 
 from PIL import Image, ImageOps
 
-from . import answers
-from . import __version__
+from . import __version__, answers
 from .errors import InvalidInputError, MediaError
+from .media.documents import is_pdf
 from .media.images import load_image, to_rgb
 from .session import ChatSession, State, Turn, decode, is_video
 
@@ -111,11 +111,16 @@ def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
         "question": turn.text,
         "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in pictures],
         "video": next((Path(f).name for f in turn.files if is_video(f)), None),  # named only: not embedded
+        "left_out": left_out(turn),  # files that could not be read as pictures, named only
         "pages": turn.pages,
         "answer": turn.answer,
         "reasoning": turn.reasoning,
         "state": turn.state.value,
         "error": str(turn.error) if turn.error else None,
+        # So a reopened chat shows the reason in the page's language.
+        "error_key": getattr(turn.error, "key", None),
+        "error_params": {k: v for k, v in (getattr(turn.error, "params", None) or {}).items()
+                         if isinstance(v, (str, int, float))},
         "example": turn.example,
         "settings": turn.settings,
     }
@@ -123,24 +128,50 @@ def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
 
 def turn_pictures(turn: Turn) -> list[tuple[bytes, str]]:
     """The pictures the model saw, as (bytes, mime): a picture file's own bytes, and otherwise (PDF pages, a file
-    already cleaned away) the decoded picture as JPEG. Made once per turn."""
-    key = ("export-pictures", len(turn.files), turn.parts is not None)
+    already cleaned away) the decoded picture as JPEG. A file that is neither (empty, damaged, not a picture,
+    deleted) is left out and named by ``left_out``: one bad file never stops the rest of a chat being saved."""
+    return _pictures(turn)[0]
+
+
+def left_out(turn: Turn) -> list[str]:
+    """The names of the turn's files that no export or memory can hold (they could not be read as pictures)."""
+    return _pictures(turn)[1]
+
+
+def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
+    key = ("export-pictures", len(turn.files), turn.parts is not None)  # made once per turn
     if key in turn.rendered:
         return turn.rendered[key]
     files = [f for f in turn.files if not is_video(f)]
     decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
     pictures: list[tuple[bytes, str]] = []
+    missing: list[str] = []
     if decoded and len(decoded) != len(files):  # a PDF became several pages: the pages are what the model saw
         pictures = [_jpeg(image) for image in decoded]
     else:
         for index, f in enumerate(files):
-            if _is_picture_file(f) and Path(f).is_file():
-                data = Path(f).read_bytes()
-                pictures.append((data, _mime(data)))
+            data = _readable_picture(f)
+            if data is not None:
+                pictures.append(data)
             elif index < len(decoded):
                 pictures.append(_jpeg(decoded[index]))
-    turn.rendered[key] = pictures
-    return pictures
+            elif not is_pdf(f):  # a refused PDF's message names it already
+                missing.append(Path(f).name)
+    turn.rendered[key] = (pictures, missing)
+    return pictures, missing
+
+
+def _readable_picture(path: str) -> Optional[tuple[bytes, str]]:
+    """The file's bytes and mime when it is a whole picture (decoded to the end), else None."""
+    if not _is_picture_file(path):
+        return None
+    try:
+        data = Path(path).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # a truncated file fails here, not later in a shrink or a browser
+            return data, IMAGE_TYPES.get(image.format, ("image/png", ".png"))[0]
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def _jpeg(image: Image.Image) -> tuple[bytes, str]:
@@ -166,11 +197,6 @@ def _is_picture_file(path: str) -> bool:
     return Path(path).suffix.lower() in {s for _, s in IMAGE_TYPES.values()} | {".jpeg", ".tiff"}
 
 
-def _mime(data: bytes) -> str:
-    with Image.open(io.BytesIO(data)) as image:
-        return IMAGE_TYPES.get(image.format, ("image/png", ".png"))[0]
-
-
 def default_title(session: ChatSession) -> str:
     first = next((t.text for t in session.turns if t.text), "") or "Chat"
     return first[:60]
@@ -186,6 +212,8 @@ def export_markdown(session: ChatSession, card: dict, *, title: str = "") -> str
             lines.append(f"*{len(pictures)} picture(s) (embedded in the HTML and JSON exports)*")
         if turn.pages:
             lines.append(f"*PDF pages {turn.pages}*")
+        if left_out(turn):
+            lines.append(f"*Not included (could not be read as pictures): {html.escape(', '.join(left_out(turn)))}*")
         # Escaped: a Markdown viewer that renders inline HTML must not run markup from a question or an answer.
         lines += ["", f"**You:** {html.escape(turn.text)}", ""]
         if turn.reasoning.strip():
@@ -207,6 +235,8 @@ def export_html(session: ChatSession, card: dict, *, title: str = "") -> str:
                           for i, f in turn.figures())
         thinking = (f"<details><summary>Thinking</summary><p>{html.escape(turn.reasoning.strip())}</p></details>"
                     if turn.reasoning.strip() else "")
+        if left_out(turn):
+            pictures += f'<p class="note">Not included (could not be read as pictures): {html.escape(", ".join(left_out(turn)))}</p>'
         body.append(f'<div class="user">{pictures}<p>{html.escape(turn.text)}</p></div>'
                     f'<div class="bot">{thinking}<p>{html.escape(_shown(turn))}</p>{figures}</div>')
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
@@ -253,6 +283,9 @@ class ImportedTurn:
     example: bool = False
     pages: str = ""
     settings: Optional[dict] = None
+    error: str = ""  # a failed turn's reason (it is shown again, and never sent to the model)
+    error_key: str = ""
+    error_params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -260,7 +293,7 @@ class Transcript:
     title: str
     run_card: dict
     turns: list = field(default_factory=list)
-    skipped: int = 0  # failed turns, and turns whose video was not embedded, left out of the history
+    skipped: int = 0  # turns whose video was not embedded, left out
 
 
 def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
@@ -289,10 +322,11 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
         state = _text(raw, "state") or "answered"
         if state not in (State.ANSWERED.value, State.STOPPED.value, State.FAILED.value):
             raise ImportRefused(f"Unknown turn state {state!r}.", key="import_bad_field", field="state")
-        if state == State.FAILED.value or raw.get("video"):
+        if raw.get("video"):
             transcript.skipped += 1
             continue
-        images = [_picture(item) for item in _field(raw, "images", list, [])]
+        # A failed turn comes back with its reason; its pictures (if any were readable) are not needed again.
+        images = [] if state == State.FAILED.value else [_picture(item) for item in _field(raw, "images", list, [])]
         pictures += len(images)
         if pictures > MAX_IMAGES:
             raise ImportRefused(f"The conversation has {pictures} pictures or more; an import takes at most "
@@ -300,6 +334,10 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
         transcript.turns.append(ImportedTurn(
             _text(raw, "question"), images, _text(raw, "answer"), _text(raw, "reasoning"), state,
             bool(_field(raw, "example", bool, False)), _text(raw, "pages"), _field(raw, "settings", dict, None),
+            _text({**raw, "error": raw.get("error") or ""}, "error"),
+            _text({**raw, "error_key": raw.get("error_key") or ""}, "error_key"),
+            {k: v for k, v in (raw.get("error_params") if isinstance(raw.get("error_params"), dict) else {}).items()
+             if isinstance(k, str) and isinstance(v, (str, int, float)) and len(str(v)) <= 1000},
         ))
     return transcript
 
@@ -344,6 +382,12 @@ def restore(session: ChatSession, transcript: Transcript, save: Callable[[bytes,
         settings = {**record.settings, "imported": True} if record.settings else None  # another run's
         turn = Turn(record.question, files, State(record.state), answer=record.answer, reasoning=record.reasoning,
                     example=record.example, pages=record.pages, settings=settings)
-        turn.parts = decode(turn)
+        if turn.state == State.FAILED:
+            from .errors import MiniCPMVError
+
+            turn.error = MiniCPMVError(record.error or "This turn failed.", key=record.error_key or None,
+                                       **record.error_params)
+        else:
+            turn.parts = decode(turn)
         turns.append(turn)
     session.replace(turns)

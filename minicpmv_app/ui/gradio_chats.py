@@ -129,7 +129,7 @@ class ChatsPanel:
         if current is not None and not session.turns:
             try:
                 loaded = self.load_into(session, current["data"])
-                if loaded.skipped:  # failed and video turns do not come back: say so
+                if loaded.skipped:  # video turns do not come back: say so
                     gr.Warning(text("imported_skipped", lang, count=len(loaded.turns), skipped=loaded.skipped))
             except MiniCPMVError as exc:  # a stored chat this version cannot read: say so, keep the rest
                 log.warning("A stored chat could not be reopened: %s", exc)
@@ -148,6 +148,9 @@ class ChatsPanel:
             store, chat_id = memory.save(store, chat_id, transcript.default_title(session), data)
         except memory.MemoryFull as exc:
             gr.Warning(localized(exc, lang))
+        missing = transcript.left_out(session.turns[-1])  # said once: when the turn that holds it is saved
+        if missing:
+            gr.Info(text("export_left_out", lang, names=", ".join(missing)))
         return chat_id, store, *self.listing(store, lang, chat_id)
 
     def forget(self, store, chat_id, request: gr.Request):
@@ -202,6 +205,9 @@ class ChatsPanel:
             if not session.turns:
                 raise gr.Error(text("nothing_to_export", self.lang(request)), print_exception=False)
             content = write(session, transcript.run_card(self.steps.chat, session))
+            missing = [name for turn in session.turns for name in transcript.left_out(turn)]
+            if missing:
+                gr.Info(text("export_left_out", self.lang(request), names=", ".join(missing)))
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = Path(tempfile.mkdtemp(prefix="export-", dir=upload_folder()))
             path = folder / f"minicpmv-chat-{stamp}{suffix}"
