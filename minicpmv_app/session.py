@@ -115,6 +115,7 @@ class Turn:
     example: bool = False  # a few-shot example: its answer was written by the person
     pages: str = ""  # the page range of the turn's PDFs ("" = every page)
     answer_format: str = "text"  # "html": a table from an OCR block prompt, shown sanitised (answers.py)
+    sent: bool = False  # the model got this turn (its media decoded); a Stop while decoding leaves it False
     settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
@@ -130,6 +131,11 @@ class Turn:
     def shown_answer(self) -> str:
         """The answer as people read it: ref names kept, grounding tags and coordinates gone."""
         return grounding.strip_grounding(self.answer)
+
+    @property
+    def unsent(self) -> bool:
+        """Stopped before its media reached the model (while decoding): on screen, but not in the model's history."""
+        return self.state == State.STOPPED and not self.sent and bool(self.files)
 
     @property
     def thinking(self) -> bool:
@@ -229,7 +235,7 @@ class ChatSession:
             turn = self.turns[-1] if self.turns else None
             if turn is None or turn.example:
                 raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
-            turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
+            turn.state, turn.answer, turn.reasoning, turn.error, turn.sent = State.PENDING, "", "", None, False
             turn.regions, turn.images, turn._figures, turn.rendered = [], [], None, {}
             turn.stop = threading.Event()
             return turn
@@ -283,6 +289,7 @@ class ChatSession:
             if turn.stop.is_set():
                 raise StoppedByUser()
             conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
+            turn.sent = True
             # The raw answer is kept (grounding tags included): the UIs draw its boxes and show it without tags.
             for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop,
                                                                  reasoning=True, keep_grounding=True):

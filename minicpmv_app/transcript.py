@@ -258,7 +258,9 @@ def _card_value(value) -> str:
 def _shown(turn: Turn) -> str:
     if turn.state == State.FAILED:
         return f"(failed: {turn.error})"
-    return answers.shown(turn) or ("(stopped)" if turn.state == State.STOPPED else "")
+    if turn.state == State.STOPPED:
+        return f"{answers.shown(turn)} (stopped)".strip()
+    return answers.shown(turn)
 
 
 def _png(image: Image.Image) -> str:

@@ -349,3 +349,45 @@ def test_recognize_sends_the_cards_prompt_about_the_given_or_latest_picture(imag
     assert session.recognize(MINICPM_OCR.prompt("text"), str(crop)).files == [str(crop)]  # a crop in the box
     list(session.answer(chat, {}))
     assert session.recognize(table).files == [str(crop)]  # else the latest picture in the chat
+
+
+def test_a_stop_while_decoding_marks_the_turn_unsent_and_regenerate_decodes_again(clip):
+    from minicpmv_app.session import Stopped
+    from minicpmv_app.ui.gradio_common import render
+
+    def stopped_while_decoding(session, chat):
+        turn = session.submit("What colour is the video?", [str(clip(seconds=2, fps=10))])
+        turn.stop.set()  # pressed while the frames are being decoded
+        assert isinstance(list(session.answer(chat, {}))[-1], Stopped)
+        return turn
+
+    session, chat = ChatSession(), ScriptedChat("a blue video")
+    turn = stopped_while_decoding(session, chat)
+    assert turn.unsent and turn.parts is None and chat.asked == []  # the model never got it
+    assert "not sent to the model" in render(session, "en")[-1]["content"]  # and the page says so
+    session.regenerate()  # the same turn again: its video is decoded and sent this time
+    list(session.answer(chat, {}))
+    assert len(chat.asked[-1].videos) == 1 and not session.turns[-1].unsent
+
+    session, chat = ChatSession(), ScriptedChat("a blue video")
+    stopped_while_decoding(session, chat)
+    session.submit("And now?")  # a follow-up instead: the unsent video is not in its history
+    list(session.answer(chat, {}))
+    assert not chat.asked[-1].videos
+
+
+def test_a_stopped_partial_answer_is_marked_in_the_view_and_sent_back_without_the_marker():
+    from minicpmv_app.ui.gradio_common import render
+
+    session, chat = ChatSession(), ScriptedChat("one two three four")
+    session.submit("Count.")
+    events = session.answer(chat, {})
+    next(events)  # the first word arrives
+    session.stop()
+    list(events)
+    shown = render(session, "zh")[-1]["content"]
+    assert shown.startswith("one") and shown.endswith("*（已停止）*")
+    session.submit("Go on.")
+    list(session.answer(chat, {}))
+    previous = chat.asked[-1].messages[-2]
+    assert previous.role == "assistant" and "停止" not in previous.text and "stopped" not in previous.text

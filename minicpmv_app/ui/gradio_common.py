@@ -130,9 +130,11 @@ def render(session: ChatSession, lang: str) -> list[dict]:
         if turn.state == State.FAILED:
             messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
         elif turn.state == State.STOPPED and not turn.answer:
-            messages.append({"role": "assistant", "content": text("stopped", lang)})
+            messages.append({"role": "assistant", "content": text("stopped_unsent" if turn.unsent else "stopped", lang)})
         elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
-            messages.append({"role": "assistant", "content": answers.shown(turn)})
+            # A stopped answer says so; the marker is the view's, never part of what the model gets back.
+            marker = f"\n\n*{text('stopped', lang)}*" if turn.state == State.STOPPED else ""
+            messages.append({"role": "assistant", "content": answers.shown(turn) + marker})
         if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
             messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
                              "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})

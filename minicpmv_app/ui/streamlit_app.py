@@ -94,11 +94,13 @@ def render_answer(turn: Turn, lang: str) -> None:
     if turn.state == State.FAILED:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
-        st.caption(text("stopped", lang))
+        st.caption(text("stopped_unsent" if turn.unsent else "stopped", lang))
     elif turn.answer_format == "html" or answers.is_table(turn.answer):
         st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
     else:
         st.markdown(turn.shown_answer)
+    if turn.state == State.STOPPED and turn.answer:
+        st.caption(text("stopped", lang))  # the view's marker: never sent back to the model
     render_figures(turn, lang)
 
 
