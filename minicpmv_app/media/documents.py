@@ -64,16 +64,36 @@ def parse_pages(spec: Optional[str], count: int) -> list[int]:
 def _open(path: Union[str, os.PathLike]):
     import pypdfium2 as pdfium
 
+    if not Path(path).is_file():  # a refused file already cleaned away, sent again: no server path in the message
+        raise MediaError("This PDF is no longer here: attach it again.", key="pdf_missing")
     try:
         return pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise MediaError("This PDF is password-protected: remove the password (print it to a new PDF) and try "
-                             "again.", key="pdf_encrypted") from None
-        raise MediaError("This PDF is damaged or is not a PDF: open it in a PDF viewer, save a new copy and try again.",
-                         key="pdf_unreadable") from None
+    except pdfium.PdfiumError:
+        # PDFium's message is its *last* error, which a failure that sets none leaves stale (a 0-page PDF after a
+        # protected one reads "Incorrect password"): the file itself says why.
+        raise _why_unopened(path) from None
     except (OSError, ValueError) as exc:
-        raise MediaError(f"The PDF could not be read ({exc}).", key="pdf_unreadable") from None
+        raise MediaError(f"The PDF could not be read ({type(exc).__name__}).", key="pdf_unreadable") from None
+
+
+def _why_unopened(path: Union[str, os.PathLike]) -> MediaError:
+    """Why PDFium could not open ``path``, decided from the file (pypdf reads what PDFium refused)."""
+    with open(path, "rb") as file:
+        head = file.read(1024)
+    if b"%PDF-" in head:
+        try:
+            from pypdf import PdfReader
+
+            reader = PdfReader(str(path), strict=False)
+            if reader.is_encrypted:
+                return MediaError("This PDF is password-protected: remove the password (print it to a new PDF) and "
+                                  "try again.", key="pdf_encrypted")
+            if len(reader.pages) == 0:
+                return MediaError("This PDF has no pages.", key="pdf_no_pages")
+        except Exception:  # pypdf cannot read it either: damaged
+            pass
+    return MediaError("This PDF is damaged or is not a PDF: open it in a PDF viewer, save a new copy and try again.",
+                      key="pdf_unreadable")
 
 
 def check_pdf(path: Union[str, os.PathLike], spec: Optional[str] = None, *, max_pages: int = MAX_PAGES) -> list[int]:
@@ -85,7 +105,7 @@ def check_pdf(path: Union[str, os.PathLike], spec: Optional[str] = None, *, max_
         finally:
             document.close()
     if count == 0:
-        raise MediaError("This PDF has no pages.", key="pdf_unreadable")
+        raise MediaError("This PDF has no pages.", key="pdf_no_pages")
     pages = parse_pages(spec, count)
     if len(pages) > max_pages:
         raise MediaError(f"{len(pages)} pages is more than {max_pages} per message: choose a page range, e.g. 1-{max_pages}.",

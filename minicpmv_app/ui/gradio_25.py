@@ -54,6 +54,16 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
 
     def add_turn(question: str, picture, pdf, pages: str, session: ChatSession, request: gr.Request):
         source = pdf or picture
+        if pdf and session.turns and (pages or "").strip() != (session.turns[0].pages or "").strip():
+            # One picture per conversation: another page is another picture. Never answer the old page silently.
+            try:
+                check_pdf(pdf, pages)  # a range outside the document gets its own message
+                raise InvalidInputError(
+                    f"This model keeps one page per conversation (page {session.turns[0].pages or 1}). To ask about "
+                    f"page {pages}, press Clear, then send again.", key="pdf_page_change",
+                    old=session.turns[0].pages or "1", new=(pages or "").strip() or "1")
+            except MiniCPMVError as exc:
+                raise refusal(exc, steps.language(request)) from None
         if pdf and not session.turns:
             try:
                 if len(check_pdf(pdf, pages)) > 1:

@@ -12,7 +12,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..session import ChatSession, is_video
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
-    stop_button,
+    stop_button, without_discarded,
 )
 from .gradio_chats import ChatsPanel
 from .gradio_compare import compare_tab
@@ -95,6 +95,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     # The box empties and locks once the turn is recorded; it opens again when the answer ends.
     submitted.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
                       api_visibility="private")
+    submitted.failure(without_discarded, box, box, queue=False, api_visibility="private")
     chats.remember_after(steps.answer_after(submitted, session, chatbot, stop_btn, api_name="respond", limit=limit,
                                             then=then))
     regenerated = regen_btn.click(steps.regenerate, session, session, api_name="regenerate", **UI_STEP)

@@ -169,7 +169,7 @@ def save_picture(picture, prefix: str) -> str:
     return path
 
 
-UNUSABLE_FILE = {"pdf_encrypted", "pdf_unreadable"}
+UNUSABLE_FILE = {"pdf_encrypted", "pdf_unreadable", "pdf_no_pages"}
 
 
 def discard_unusable(files, exc: MiniCPMVError) -> None:
@@ -187,6 +187,15 @@ def discard_unusable(files, exc: MiniCPMVError) -> None:
         except MiniCPMVError as problem:
             if problem.key in UNUSABLE_FILE:
                 path.unlink(missing_ok=True)
+
+
+def without_discarded(message):
+    """After a refusal: the message box keeps its text and the files that can still be sent; a file that can never
+    be used was deleted by ``discard_unusable`` and leaves the box (Enter again sends no stale file)."""
+    if not isinstance(message, dict):
+        return gr.update()
+    files = [f for f in message.get("files") or [] if Path(f if isinstance(f, str) else f.get("path", "")).is_file()]
+    return {"text": message.get("text", ""), "files": files}
 
 
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:

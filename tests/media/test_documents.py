@@ -79,9 +79,29 @@ def test_encrypted_and_broken_pdfs_are_refused_and_leave_nothing_in_temp(tmp_pat
     with pytest.raises(MediaError, match="password") as caught:
         check_pdf(locked)
     assert caught.value.key == "pdf_encrypted"
-    for path in (broken, tmp_path / "missing.pdf"):
-        with pytest.raises(MediaError) as caught:
-            check_pdf(path)
-        assert caught.value.key == "pdf_unreadable"
+    with pytest.raises(MediaError) as caught:
+        check_pdf(broken)
+    assert caught.value.key == "pdf_unreadable"
+    with pytest.raises(MediaError) as caught:
+        check_pdf(tmp_path / "missing.pdf")
+    assert caught.value.key == "pdf_missing" and str(tmp_path) not in str(caught.value)  # no server path
     render_pdf(write_pdf(tmp_path / "fine.pdf", pages(RED)), [1])
     assert set(os.listdir(tempfile.gettempdir())) - before == set()  # checked and drawn in memory only
+
+
+def test_each_pdf_failure_gets_its_own_reason_whatever_failed_before(tmp_path):
+    """PDFium reports its last error, which a failure that sets none leaves stale: a 0-page PDF after a protected
+    one read "password-protected", after a garbage one "damaged". Each now says what is wrong with it."""
+    from pypdf import PdfWriter
+
+    locked = write_pdf(tmp_path / "locked.pdf", pages(RED), password="secret")
+    empty = tmp_path / "zero-pages.pdf"
+    PdfWriter().write(str(empty))
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"this is not a PDF at all\n" * 20)
+    expected = {locked: "pdf_encrypted", empty: "pdf_no_pages", garbage: "pdf_unreadable"}
+    for order in ([locked, empty, garbage], [garbage, empty, locked], [empty, locked, empty, garbage, empty]):
+        for path in order:
+            with pytest.raises(MediaError) as caught:
+                check_pdf(path)
+            assert caught.value.key == expected[path], (path.name, [p.name for p in order])

@@ -104,3 +104,62 @@ def test_document_prompts_fill_the_box_and_keep_the_attached_pdf(chat, browser, 
         assert page.locator('#chat-input [aria-label="File thumbnail"]').count() == 1
         page.locator("#chat-input textarea").fill("Convert the table to a Markdown table, first page only.")
         assert "first page only" in page.locator("#chat-input textarea").input_value()  # the prompt is editable
+
+
+def toast_texts(page) -> str:
+    return " ".join(page.locator(".toast-body, [data-testid='toast-body']").all_inner_texts())
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_protected_then_empty_then_garbage_pdfs_each_get_their_own_message_and_leave_the_box(chat, browser, pdfs,
+                                                                                           tmp_path, lang):
+    """One after another in the same page; PDFium's stale errors once gave the second the first's reason. A
+    refused file leaves the message box: Enter again sends no stale file, and no message names a server path."""
+    from pypdf import PdfWriter
+
+    from minicpmv_app.ui.gradio_26 import build_demo
+    from minicpmv_app.ui.i18n import text
+
+    empty = tmp_path / "zero-pages.pdf"
+    PdfWriter().write(str(empty))
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"this is not a PDF at all\n" * 20)
+    with served(build_demo(chat, lang=lang, defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        for path, key in ((pdfs[2], "pdf_encrypted"), (empty, "pdf_no_pages"), (garbage, "pdf_unreadable")):
+            message = text(f"error.{key}", lang)[:12]
+            attach(page, path)
+            send(page, "What colour is the shape?")
+            wait_for(lambda: message in toast_texts(page), timeout=30)
+            # the refused file left the message box
+            wait_for(lambda: page.locator('#chat-input [aria-label="File thumbnail"]').count() == 0, timeout=10)
+            for close in page.locator(".toast-close, [data-testid='toast-close']").all():
+                close.click()
+        import gradio as gr
+
+        folder = str(gr.utils.get_upload_folder())
+        send(page, "What colour is the shape?")  # Enter again: a text-only question, no stale file
+        answered(page, 1)
+        said = toast_texts(page) + " ".join(bot_texts(page))
+        assert folder not in said and "/tmp" not in said  # no message names a server path
+
+
+def test_a_page_change_mid_conversation_in_2_5_is_refused_not_ignored(chat, browser, pdfs):
+    from minicpmv_app.ui.gradio_25 import build_demo
+
+    with served(build_demo(chat, lang="en", defaults=GREEDY)) as (url, _):
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#pdf-input input[type=file]").set_input_files(str(pdfs[0]))
+        page.locator("#pdf-pages textarea, #pdf-pages input").first.fill("2")
+        page.locator("#chat-input textarea").fill("What colour is the shape?")
+        page.locator("#chat-input textarea").press("Enter")
+        answered(page, 1)
+        assert bot_texts(page)[-1] == "blue"
+        for pages, reason in (("1", "press Clear"), ("7", "outside this PDF")):
+            page.locator("#pdf-pages textarea, #pdf-pages input").first.fill(pages)
+            page.locator("#chat-input textarea").fill("What colour is the shape?")
+            page.locator("#chat-input textarea").press("Enter")
+            wait_for(lambda: reason in toast_texts(page), timeout=30)
+            assert len(bot_texts(page)) == 1  # not answered about the old page
