@@ -17,6 +17,10 @@ class Reasoning(str):
     """A piece of the model's reasoning, not of its answer."""
 
 
+class BudgetSpent(str):
+    """The last piece (empty) of an answer that stopped at ``max_new_tokens`` instead of ending by itself."""
+
+
 class ThinkSplitter:
     """Feed raw text pieces; get ``Reasoning`` and answer pieces. Tags may be cut anywhere between pieces.
 
@@ -108,6 +112,10 @@ def split_reasoning(pieces: Iterable[str], *, inside: bool = False, maybe_inside
     splitter = ThinkSplitter(inside, maybe_inside)
     try:
         for piece in pieces:
+            if isinstance(piece, BudgetSpent):
+                yield from splitter.flush()
+                yield piece
+                return
             if isinstance(piece, Reasoning):
                 yield piece
                 yield from splitter.answer_follows()

@@ -37,7 +37,7 @@ from .media.documents import MAX_PAGES, check_pdf, is_pdf, render_pdf, target_pi
 from .media.images import prepare_image
 from .media.video import load_video
 from .messages import Conversation, Message, Part
-from .reasoning import Reasoning
+from .reasoning import BudgetSpent, Reasoning
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class Turn:
     pages: str = ""  # the page range of the turn's PDFs ("" = every page)
     answer_format: str = "text"  # "html": a table from an OCR block prompt, shown sanitised (answers.py)
     sent: bool = False  # the model got this turn (its media decoded); a Stop while decoding leaves it False
+    cut_off: bool = False  # the answer stopped at max new tokens, not by itself
     settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
@@ -235,7 +236,8 @@ class ChatSession:
             turn = self.turns[-1] if self.turns else None
             if turn is None or turn.example:
                 raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
-            turn.state, turn.answer, turn.reasoning, turn.error, turn.sent = State.PENDING, "", "", None, False
+            turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
+            turn.sent = turn.cut_off = False
             turn.regions, turn.images, turn._figures, turn.rendered = [], [], None, {}
             turn.stop = threading.Event()
             return turn
@@ -293,7 +295,9 @@ class ChatSession:
             # The raw answer is kept (grounding tags included): the UIs draw its boxes and show it without tags.
             for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop,
                                                                  reasoning=True, keep_grounding=True):
-                if isinstance(piece, Reasoning):
+                if isinstance(piece, BudgetSpent):
+                    turn.cut_off = True
+                elif isinstance(piece, Reasoning):
                     turn.reasoning += piece
                     yield ReasoningDelta(piece)
                 else:

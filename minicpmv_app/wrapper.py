@@ -13,7 +13,7 @@ from .hub import resolve_model_path
 from .media.video import Video
 from .messages import Conversation, Message, parse_request, validate
 from .presets import GenerationSettings
-from .reasoning import Reasoning
+from .reasoning import BudgetSpent, Reasoning
 from .settings import NAMES
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,14 @@ class MiniCPMVChat:
             grounding = GroundingFilter() if strip else None
             try:
                 for piece in pieces:
+                    if isinstance(piece, BudgetSpent):
+                        tail = grounding.flush() if grounding else ""
+                        grounding = None
+                        if tail:
+                            yield tail
+                        if reasoning:  # typed pieces are for callers that read them (the UIs)
+                            yield piece
+                        continue
                     if isinstance(piece, Reasoning):
                         if reasoning:
                             yield piece

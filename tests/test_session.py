@@ -391,3 +391,30 @@ def test_a_stopped_partial_answer_is_marked_in_the_view_and_sent_back_without_th
     list(session.answer(chat, {}))
     previous = chat.asked[-1].messages[-2]
     assert previous.role == "assistant" and "停止" not in previous.text and "stopped" not in previous.text
+
+
+def test_an_answer_cut_off_by_max_new_tokens_says_so_even_when_thinking_used_it_all(trained_chat):
+    """The trained tiny thinking with a budget of 1 token: the reasoning took it, the answer is empty. The page
+    says why instead of showing an empty bubble; a budget that lets it finish says nothing."""
+    from minicpmv_app.tiny_task import draw
+    from minicpmv_app.ui.gradio_common import render
+    from minicpmv_app.ui.i18n import text
+
+    def ask(tmp, **settings):
+        session = ChatSession()
+        path = tmp / "blue.png"
+        draw("blue", "square").save(path)
+        session.submit("What colour is the shape?", [str(path)])
+        list(session.answer(trained_chat, {"decode_type": "Beam Search", "num_beams": 1, **settings}))
+        return session
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        short = ask(Path(folder), max_new_tokens=1, enable_thinking=True)
+        assert short.turns[-1].cut_off and short.turns[-1].answer == ""
+        assert render(short, "en")[-1]["content"] == f"*{text('cut_off', 'en')}*"
+        whole = ask(Path(folder), max_new_tokens=64, enable_thinking=True)
+        assert not whole.turns[-1].cut_off and whole.turns[-1].answer.strip() == "blue"
+        assert text("cut_off", "en") not in render(whole, "en")[-1]["content"]

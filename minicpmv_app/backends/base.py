@@ -55,6 +55,13 @@ class Backend(ABC):
         return UniformPlan(max_frames=settings.knobs.get("max_num_frames", MAX_NUM_FRAMES))
 
 
+def budget_spent(new_tokens, settings: GenerationSettings, eos_token_id) -> bool:
+    """Whether generation stopped at ``max_new_tokens`` (the last of exactly that many tokens is not an end)."""
+    tokens = list(new_tokens)
+    ends = set(eos_token_id if isinstance(eos_token_id, (list, tuple, set)) else [eos_token_id])
+    return len(tokens) >= settings.max_new_tokens and bool(tokens) and tokens[-1] not in ends
+
+
 def one_image_per_conversation(conversation: Conversation, model: str, *, needs_image: bool = False):
     """The conversation's one picture (or None), for models trained on one picture per conversation (1.0, 2.0,
     2.5, OmniLMM); several pictures or a video is refused with a message that says what to do."""

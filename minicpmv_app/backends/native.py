@@ -15,11 +15,11 @@ from ..errors import ModelLoadError
 from ..media.video import Video
 from ..messages import Conversation
 from ..presets import GenerationSettings
-from ..reasoning import prompt_opens_thinking, split_reasoning
+from ..reasoning import BudgetSpent, prompt_opens_thinking, split_reasoning
 from ..settings import SAMPLING
 from . import read_config
 from .cards import ModelCard, card_for, card_for_processor
-from .base import Backend, as_generation_error, stopping_criteria, stream_from_thread
+from .base import Backend, as_generation_error, budget_spent, stopping_criteria, stream_from_thread
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +95,19 @@ class NativeBackend(Backend):
             except Exception as exc:
                 raise as_generation_error(exc) from exc
             yield self.processor.decode(output[0, prompt_length:], skip_special_tokens=True)
+            if budget_spent(output[0, prompt_length:].tolist(), settings, self.model.generation_config.eos_token_id):
+                yield BudgetSpent()
             return
+        outputs = []
 
         def run(streamer) -> None:
             with self._torch.inference_mode():
-                self.model.generate(**inputs, **kwargs, streamer=streamer)
+                outputs.append(self.model.generate(**inputs, **kwargs, streamer=streamer))
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)
+        eos = self.model.generation_config.eos_token_id
+        if outputs and budget_spent(outputs[0][0, prompt_length:].tolist(), settings, eos):
+            yield BudgetSpent()
 
 
 def unsupported(config: dict):

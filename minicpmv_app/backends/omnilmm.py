@@ -20,7 +20,10 @@ from ..errors import ModelLoadError
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..settings import SAMPLING
-from .base import Backend, as_generation_error, one_image_per_conversation, stopping_criteria, stream_from_thread
+from ..reasoning import BudgetSpent
+from .base import (
+    Backend, as_generation_error, budget_spent, one_image_per_conversation, stopping_criteria, stream_from_thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,8 @@ class OmniLMMBackend(Backend):
             except Exception as exc:
                 raise as_generation_error(exc) from exc
             yield self.processor.decode(ids)
+            if budget_spent(ids, settings, self.processor.tokenizer.eos_token_id):
+                yield BudgetSpent()
             return
         try:
             inputs = self.model_inputs(conversation)
@@ -122,9 +127,11 @@ class OmniLMMBackend(Backend):
             raise as_generation_error(exc) from exc
         kwargs = self._generate_kwargs(settings, stop)
 
+        outputs = []
+
         def run(streamer) -> None:
             with self._torch.inference_mode():
-                self.model.generate(**inputs, **kwargs, streamer=streamer)
+                outputs.append(self.model.generate(**inputs, **kwargs, streamer=streamer))
 
         started = False
         for piece in stream_from_thread(run, self.processor.tokenizer, stop=stop):
@@ -133,6 +140,8 @@ class OmniLMMBackend(Backend):
                 started = bool(piece)
             if piece:
                 yield piece
+        if outputs and budget_spent(outputs[0][0].tolist(), settings, self.processor.tokenizer.eos_token_id):
+            yield BudgetSpent()
 
 
 def check_quantized_parts(config: dict) -> None:

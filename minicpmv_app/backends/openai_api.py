@@ -24,7 +24,7 @@ from ..media.video import Video, write_video
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..settings import PRESETS, SAMPLING, SCHEMA
-from ..reasoning import Reasoning, split_reasoning
+from ..reasoning import BudgetSpent, Reasoning, split_reasoning
 from .base import Backend
 
 log = logging.getLogger(__name__)
@@ -176,13 +176,14 @@ class OpenAIBackend(Backend):
 
         body = self.request_body(conversation, settings)
         stream = self._open(body)
-        received = False
+        received = spent = False
         try:
             for chunk in stream:
                 if getattr(chunk, "usage", None):
                     self.last_usage = chunk.usage
                 if stop is not None and stop.is_set():
                     break  # closing the stream below tells the server to stop generating
+                spent = spent or any(getattr(c, "finish_reason", None) == "length" for c in chunk.choices or [])
                 for reasoning, content in chunk_parts(chunk):
                     if reasoning:
                         received = True
@@ -198,6 +199,8 @@ class OpenAIBackend(Backend):
             ) from exc
         finally:
             stream.close()
+        if spent:
+            yield BudgetSpent()
 
     def _open(self, body: dict):
         import openai

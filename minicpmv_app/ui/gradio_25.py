@@ -10,7 +10,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf
 from ..session import ChatSession
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, chat_view, discard_unusable, document_row, grounding_row, refusal, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, discard_unusable, info, document_row, grounding_row, refusal, session_state, settings_panel,
     stop_button,
 )
 from .gradio_chats import ChatsPanel
@@ -49,7 +49,7 @@ def one_image_chat(demo: gr.Blocks, steps: ChatSteps, label, image: gr.Image, do
         had_turns = bool(session.turns)
         session.clear()
         if picture and had_turns:
-            gr.Info(text("new_image_new_chat", steps.language(request)))
+            info(text("new_image_new_chat", steps.language(request)), steps.language(request))
         return [], gr.Button(interactive=False)
 
     def add_turn(question: str, picture, pdf, pages: str, session: ChatSession, request: gr.Request):

@@ -20,7 +20,7 @@ import gradio as gr
 from .. import memory, transcript
 from ..errors import MiniCPMVError
 from ..session import ChatSession
-from .gradio_common import UI_STEP, render, upload_folder
+from .gradio_common import UI_STEP, error, info, render, upload_folder, warning
 from .i18n import localized, text
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,10 @@ class ChatsPanel:
             try:
                 loaded = self.load_into(session, current["data"])
                 if loaded.skipped:  # video turns do not come back: say so
-                    gr.Warning(text("imported_skipped", lang, count=len(loaded.turns), skipped=loaded.skipped))
+                    warning(text("imported_skipped", lang, count=len(loaded.turns), skipped=loaded.skipped), lang)
             except MiniCPMVError as exc:  # a stored chat this version cannot read: say so, keep the rest
                 log.warning("A stored chat could not be reopened: %s", exc)
-                gr.Warning(localized(exc, lang))
+                warning(localized(exc, lang), lang)
                 return self.shown(session, None, {**store, "current": None}, lang)
         return self.shown(session, store["current"], store, lang)
 
@@ -147,10 +147,10 @@ class ChatsPanel:
         try:
             store, chat_id = memory.save(store, chat_id, transcript.default_title(session), data)
         except memory.MemoryFull as exc:
-            gr.Warning(localized(exc, lang))
+            warning(localized(exc, lang), lang)
         missing = transcript.left_out(session.turns[-1])  # said once: when the turn that holds it is saved
         if missing:
-            gr.Info(text("export_left_out", lang, names=", ".join(missing)))
+            info(text("export_left_out", lang, names=", ".join(missing)), lang)
         return chat_id, store, *self.listing(store, lang, chat_id)
 
     def forget(self, store, chat_id, request: gr.Request):
@@ -165,7 +165,7 @@ class ChatsPanel:
                 raise memory.InvalidInputError("Choose a saved chat first.", key="no_saved_chat")
             self.load_into(session, chosen["data"])
         except MiniCPMVError as exc:
-            raise gr.Error(localized(exc, lang), print_exception=False) from None
+            raise error(localized(exc, lang), lang) from None
         store = {**store, "current": choice}
         return self.shown(session, choice, store, lang)
 
@@ -174,18 +174,18 @@ class ChatsPanel:
         try:
             session.replace([])
         except MiniCPMVError as exc:
-            raise gr.Error(localized(exc, lang), print_exception=False) from None
+            raise error(localized(exc, lang), lang) from None
         return self.shown(session, None, {**store, "current": None}, lang)
 
     def delete(self, choice, store, chat_id, session: ChatSession, request: gr.Request):
         lang = self.lang(request)
         if memory.find(memory.normalise(store), choice) is None:
-            raise gr.Error(text("error.no_saved_chat", lang), print_exception=False)
+            raise error(text("error.no_saved_chat", lang), lang)
         if choice == chat_id:  # the chat on screen goes too
             try:
                 session.replace([])
             except MiniCPMVError as exc:
-                raise gr.Error(localized(exc, lang), print_exception=False) from None
+                raise error(localized(exc, lang), lang) from None
             chat_id = None
         store = memory.delete(store, choice)
         return self.shown(session, chat_id, store, lang)
@@ -195,7 +195,7 @@ class ChatsPanel:
         try:
             store = memory.rename(store, choice, name)
         except MiniCPMVError as exc:
-            raise gr.Error(localized(exc, lang), print_exception=False) from None
+            raise error(localized(exc, lang), lang) from None
         return store, *self.listing(store, lang, choice)
 
     def exporter(self, kind: str):
@@ -203,11 +203,11 @@ class ChatsPanel:
 
         def export(session: ChatSession, request: gr.Request) -> str:
             if not session.turns:
-                raise gr.Error(text("nothing_to_export", self.lang(request)), print_exception=False)
+                raise error(text("nothing_to_export", self.lang(request)), self.lang(request))
             content = write(session, transcript.run_card(self.steps.chat, session))
             missing = [name for turn in session.turns for name in transcript.left_out(turn)]
             if missing:
-                gr.Info(text("export_left_out", self.lang(request), names=", ".join(missing)))
+                info(text("export_left_out", self.lang(request), names=", ".join(missing)), self.lang(request))
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = Path(tempfile.mkdtemp(prefix="export-", dir=upload_folder()))
             path = folder / f"minicpmv-chat-{stamp}{suffix}"
@@ -225,9 +225,9 @@ class ChatsPanel:
             loaded = transcript.read(Path(path).read_bytes())
             transcript.restore(session, loaded, save_bytes)
         except MiniCPMVError as exc:
-            raise gr.Error(localized(exc, lang), print_exception=False) from None
+            raise error(localized(exc, lang), lang) from None
         finally:
             Path(path).unlink(missing_ok=True)  # the uploaded file itself is not kept
-        gr.Info(text("imported_skipped" if loaded.skipped else "imported", lang, count=len(loaded.turns),
-                     skipped=loaded.skipped))
+        info(text("imported_skipped" if loaded.skipped else "imported", lang, count=len(loaded.turns),
+                  skipped=loaded.skipped), lang)
         return self.shown(session, None, {**store, "current": None}, lang)

@@ -131,10 +131,11 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
         elif turn.state == State.STOPPED and not turn.answer:
             messages.append({"role": "assistant", "content": text("stopped_unsent" if turn.unsent else "stopped", lang)})
-        elif turn.state != State.PENDING and (turn.answer or not turn.reasoning):
-            # A stopped answer says so; the marker is the view's, never part of what the model gets back.
-            marker = f"\n\n*{text('stopped', lang)}*" if turn.state == State.STOPPED else ""
-            messages.append({"role": "assistant", "content": answers.shown(turn) + marker})
+        elif turn.state != State.PENDING and (turn.answer or not turn.reasoning or turn.cut_off):
+            # A stopped or cut-off answer says so; the marker is the view's, never part of what the model gets back.
+            marker = (f"\n\n*{text('stopped', lang)}*" if turn.state == State.STOPPED
+                      else f"\n\n*{text('cut_off', lang)}*" if turn.cut_off and turn.state == State.ANSWERED else "")
+            messages.append({"role": "assistant", "content": (answers.shown(turn) + marker).strip()})
         if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
             messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
                              "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})
@@ -200,7 +201,20 @@ def without_discarded(message):
 
 def refusal(exc: MiniCPMVError, lang: str) -> gr.Error:
     """A refused click, as a message in the page (the session is unchanged)."""
-    return gr.Error(localized(exc, lang), print_exception=False)
+    return error(localized(exc, lang), lang)
+
+
+# Toasts with their titles in the page's language (Gradio's own read "Error", "Info", "Warning" in every page).
+def error(message: str, lang: str) -> gr.Error:
+    return gr.Error(message, title=text("toast_error", lang), print_exception=False)
+
+
+def info(message: str, lang: str) -> None:
+    gr.Info(message, title=text("toast_info", lang))
+
+
+def warning(message: str, lang: str) -> None:
+    gr.Warning(message, title=text("toast_warning", lang))
 
 
 def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None,
@@ -211,7 +225,7 @@ def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progres
         if isinstance(event, Progress):
             if progress is not None:
                 desc = text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
-                progress((event.done, event.total), desc=desc)
+                progress((event.done, event.total), desc=desc, unit=text(f"progress_unit_{event.kind}", lang))
         elif isinstance(event, (TextDelta, ReasoningDelta)) and time.monotonic() - shown_at >= UPDATE_INTERVAL_S:
             shown_at = time.monotonic()
             yield render(session, lang)
@@ -282,7 +296,7 @@ class ChatSteps:
             picture = session.zoom(int(choice))
         except MiniCPMVError as exc:
             raise refusal(exc, self.language(request)) from None
-        gr.Info(text("zoom_ready", self.language(request)))
+        info(text("zoom_ready", self.language(request)), self.language(request))
         return save_picture(picture, "crop")
 
     @staticmethod

@@ -80,4 +80,20 @@ class Labels:
         return self.i18n(key) if self.i18n is not None else text(key, self.forced)
 
     def launch_kwargs(self) -> dict:
-        return {"i18n": self.i18n} if self.i18n is not None else {}
+        page = {"head": page_language_script(self.forced), "css": TOAST_TITLES_CSS}
+        return {"i18n": self.i18n, **page} if self.i18n is not None else page
+
+
+def page_language_script(forced: Optional[str]) -> str:
+    """The page's <html lang>: the forced language, else the browser's, so the CSS below can follow it."""
+    value = f"'{forced}'" if forced in TABLES else "(navigator.language || 'en')"
+    return f"<script>document.documentElement.lang = {value};</script>"
+
+
+# Gradio writes its toast titles ("Error", "Info", "Warning") from the toast's type and never translates them;
+# in a Chinese page the app's own words stand in their place.
+TOAST_TITLES_CSS = "".join(
+    f'html:lang(zh) .toast-title.{kind}{{font-size:0}}'
+    f'html:lang(zh) .toast-title.{kind}::before{{content:"{TABLES["zh"]["toast_" + kind]}";font-size:var(--text-md)}}'
+    for kind in ("error", "info", "warning")
+) + "html:lang(zh) .toast-count{font-size:var(--text-sm)}"

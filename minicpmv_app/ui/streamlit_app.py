@@ -101,6 +101,8 @@ def render_answer(turn: Turn, lang: str) -> None:
         st.markdown(turn.shown_answer)
     if turn.state == State.STOPPED and turn.answer:
         st.caption(text("stopped", lang))  # the view's marker: never sent back to the model
+    elif turn.state == State.ANSWERED and turn.cut_off:
+        st.caption(text("cut_off", lang))
     render_figures(turn, lang)
 
 

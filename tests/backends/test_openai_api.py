@@ -299,3 +299,22 @@ def test_grounding_through_transformers_serve(trained_server, tmp_path):
     # Where the tiny puts the box is its own accuracy (README, "--model tiny"); here: a box, tied to the picture.
     assert region.image == 0 and region.kind == "box" and 0 <= region.bounds[0] < region.bounds[2] <= 1
     assert len(turn.figures()) == 1
+
+
+def test_an_answer_cut_off_at_max_tokens_is_flagged_by_the_servers_finish_reason(trained_server):
+    """transformers serve ends a budget-limited answer with finish_reason "length"; the session marks the turn,
+    and a sampled answer in-process is flagged the same way (tests/test_session.py has the greedy one)."""
+    from minicpmv_app.reasoning import BudgetSpent
+
+    chat = MiniCPMVChat(api_base=trained_server["api_base"], api_model=trained_server["model"])
+    pieces = list(chat.stream(ask("Describe the picture in detail."), max_new_tokens=2, reasoning=True))
+    assert isinstance(pieces[-1], BudgetSpent)
+    assert not any(isinstance(p, BudgetSpent) for p in chat.stream(ask("Describe it."), max_new_tokens=2))
+
+
+def test_a_sampled_native_answer_cut_off_at_max_tokens_is_flagged(trained_chat):
+    from minicpmv_app.reasoning import BudgetSpent
+
+    pieces = list(trained_chat.stream(ask("Describe the picture in detail."), max_new_tokens=1, reasoning=True,
+                                      decode_type="Sampling"))
+    assert isinstance(pieces[-1], BudgetSpent)

@@ -105,6 +105,13 @@ def test_an_empty_message_is_refused_in_the_page(app26, browser, lang):
     page = open_page(browser, app26, lang)
     send(page, "")
     wait_for(lambda: shows(page, message("message_empty", lang)), timeout=30)
+    # The toast's title too reads in the page's language (Gradio writes "Error"; a Chinese page shows "错误").
+    title = page.locator(".toast-title").first
+    shown = title.evaluate("el => [getComputedStyle(el, '::before').content, getComputedStyle(el).fontSize]")
+    if lang == "en":
+        assert title.inner_text().strip() == "Error" and shown[0] in ("none", "normal")
+    else:
+        assert shown == [f'"{text("toast_error", lang)}"', "0px"]
     next_question_works(page)
 
 
