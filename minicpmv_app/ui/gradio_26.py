@@ -16,21 +16,62 @@ from .gradio_common import (
 )
 from .gradio_chats import ChatsPanel
 from .gradio_compare import compare_tab
-from .i18n import Labels
+from .i18n import Labels, text
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PICTURE_SOURCES = ["upload", "webcam", "clipboard"]
 
 
-def examples() -> list[dict]:
-    """Examples drawn by the project (``scripts/make_assets.py``): no download at start."""
-    found = [
-        {"text": "What is the total on this receipt?", "files": [str(ASSETS / "receipt.png")]},
-        {"text": "Which month had the highest sales?", "files": [str(ASSETS / "chart.png")]},
-        {"text": "What is different between these two pictures?", "files": [str(ASSETS / "shapes_a.png"), str(ASSETS / "shapes_b.png")]},
-        {"text": "Describe what happens in this video.", "files": [str(ASSETS / "clip.mp4")]},
-    ]
+# (question key, files): the project's own pictures (``scripts/make_assets.py``), no download at start.
+ASSET_EXAMPLES = (
+    ("example_q_receipt", ["receipt.png"]),
+    ("example_q_chart", ["chart.png"]),
+    ("example_q_compare", ["shapes_a.png", "shapes_b.png"]),
+    ("example_q_video", ["clip.mp4"]),
+)
+# What the trained tiny can answer (it names the colour and shape of one shape, or of one of two pictures), and in
+# which languages it was trained to (tests/ui/test_gradio_26.py asks each one).
+TINY_EXAMPLES = (
+    ("example_q_colour", [("red", "square")], ("en", "zh")),
+    ("example_q_shape", [("blue", "circle")], ("en",)),
+    ("example_q_second", [("green", "triangle"), ("purple", "square")], ("en",)),
+    ("example_q_video_colour", [("orange", "circle", "video")], ("en", "zh")),
+)
+
+
+def examples(chat=None, lang: str = "en") -> list[dict]:
+    """The example messages in ``lang``: for the trained ``--model tiny``, questions it answers, about pictures
+    drawn for it (once, in the app's cache); for a real model, the project's assets."""
+    from ..tiny import TRAINED_TINY
+
+    if chat is not None and getattr(chat, "folder", None) == TRAINED_TINY:
+        return [{"text": text(key, lang), "files": [str(f) for f in tiny_example_files(shapes)]}
+                for key, shapes, languages in TINY_EXAMPLES if lang in languages]
+    found = [{"text": text(key, lang), "files": [str(ASSETS / f) for f in files]} for key, files in ASSET_EXAMPLES]
     return [e for e in found if all(Path(f).is_file() for f in e["files"])]
+
+
+def tiny_example_files(shapes) -> list[Path]:
+    import random
+
+    from ..media.video import write_video
+    from ..tiny import default_cache_dir
+    from ..tiny_task import draw
+
+    folder = default_cache_dir() / "examples"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for colour, shape, *video in shapes:
+        path = folder / f"{colour}-{shape}{'.mp4' if video else '.png'}"
+        if not path.is_file():
+            # At the size the tiny was trained on (about 200 px; larger pictures are issue 25's open work).
+            picture = draw(colour, shape, size=(200, 150), rng=random.Random(colour + shape))
+            if video:
+                write_video(path, [picture] * 20, fps=10, size=picture.size)
+            else:
+                picture.save(path)
+        files.append(path)
+    return files
 
 
 def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = None,
@@ -86,7 +127,9 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     ocr_choice, ocr_btn = ocr_row(label, steps.chat.prompts)
-    gr.Examples(examples(), inputs=box, label=label("examples"))
+    # A browser-following page shows both languages' examples (an example's text is data, not a label).
+    for lang in ([steps.lang] if steps.lang else ["en", "zh"]):
+        gr.Examples(examples(steps.chat, lang), inputs=box, label=text("examples", lang))
     chats = ChatsPanel(demo, steps, label, session, chatbot)
 
     then = dict(fn=free_input, inputs=session, outputs=[box, stop_btn, zoom_choice])

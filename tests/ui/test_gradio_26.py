@@ -155,3 +155,24 @@ def test_examples_are_local_files():
     found = examples()
     assert len(found) == 4
     assert any(f.endswith(".mp4") for e in found for f in e["files"])
+    assert examples(lang="zh")[0]["text"] == "这张收据的总金额是多少？"  # translated in a Chinese page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_tiny_answers_each_of_its_examples_with_the_default_settings(trained_chat, lang):
+    """With --model tiny the examples are questions it answers: each one, as the page sends it, gets the colour
+    or shape its picture holds (the file names say which), at the app's default settings."""
+    from pathlib import Path
+
+    from minicpmv_app.session import ChatSession
+    from minicpmv_app.ui.gradio_26 import TINY_EXAMPLES
+
+    found = examples(trained_chat, lang)
+    keys = [key for key, _, languages in TINY_EXAMPLES if lang in languages]
+    assert len(found) == len(keys) >= 2 and any(f.endswith(".mp4") for e in found for f in e["files"])
+    for key, example in zip(keys, found):
+        session = ChatSession()
+        session.submit(example["text"], example["files"])
+        list(session.answer(trained_chat, {}))
+        colour, shape = Path(example["files"][-1]).stem.split("-")  # the last picture's, as drawn
+        assert session.turns[-1].answer.strip() == (shape if key == "example_q_shape" else colour), example
