@@ -33,7 +33,7 @@ from .session import ChatSession, State, Turn, decode, is_video
 
 FORMAT = "minicpmv-chat"
 VERSION = 1
-MAX_IMPORT_BYTES = 40 * 1024 * 1024
+MAX_IMPORT_BYTES = 40_000_000  # "40 MB" as the page and the README say it (decimal, as the hubs count)
 MAX_TURNS = 500
 MAX_IMAGES = 256
 MAX_TEXT = 200_000  # characters per field

@@ -11,6 +11,8 @@ good, where it rejects them (``transformers serve`` refuses top_k; Ollama ignore
 
 from __future__ import annotations
 
+import json
+
 import base64
 import io
 import logging
@@ -152,6 +154,13 @@ class OpenAIBackend(Backend):
             # Chat-completion servers have no beam search: the closest is greedy decoding.
             body["temperature"] = 0.0
         extras: dict[str, Any] = {s.openai: params[s.name] for s in SCHEMA if s.openai_extra and s.name in params}
+        if settings.sampling:
+            # transformers serve samples only when its generation config says so (the request's temperature alone
+            # leaves do_sample off: every answer the same); other servers ignore the field or refuse it once.
+            extras["generation_config"] = json.dumps({
+                "do_sample": True, "max_new_tokens": settings.max_new_tokens,
+                **{name: params[name] for name in ("temperature", "top_p", "top_k", "repetition_penalty") if name in params},
+            })
         knobs = settings.knobs
         if "enable_thinking" in knobs:
             extras["chat_template_kwargs"] = {"enable_thinking": bool(knobs["enable_thinking"])}

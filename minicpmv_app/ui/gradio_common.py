@@ -67,17 +67,20 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
         value = defaults.get(setting.name, knobs.get(setting.name, setting.default_for(mode, model_presets)))
         info = label(setting.info) if setting.info else None
         elem_id = f"setting-{setting.name.replace('_', '-')}"
+        # Knobs share a row: each keeps room for its label, and the row wraps in a narrow column (2.5's settings
+        # column cut "Thinking" to "Th").
+        width = {"min_width": 180} if setting.knob else {}
         if setting.kind == "bool":
-            return gr.Checkbox(value=bool(value), label=label(setting.label), info=info, elem_id=elem_id)
+            return gr.Checkbox(value=bool(value), label=label(setting.label), info=info, elem_id=elem_id, **width)
         if setting.kind == "choice":
             choices = list(setting.choices) or [(label("decode_sampling"), schema.SAMPLING),
                                                 (label("decode_beam"), schema.BEAM_SEARCH)]
-            return gr.Radio(choices, value=value, label=label(setting.label), info=info, elem_id=elem_id)
+            return gr.Radio(choices, value=value, label=label(setting.label), info=info, elem_id=elem_id, **width)
         if setting.kind == "text":
             return gr.Textbox(value or "", label=label(setting.label), lines=2)
         return gr.Slider(setting.minimum, setting.ui_maximum or setting.maximum, value=value, step=setting.step,
                          label=label(setting.label), info=info if setting.knob else None, elem_id=elem_id,
-                         interactive=mode in setting.modes)
+                         interactive=mode in setting.modes, **width)
 
     taken = [s for s in schema.SCHEMA if s.knob and s.name in knobs]
     if taken:
@@ -117,8 +120,8 @@ def render(session: ChatSession, lang: str) -> list[dict]:
     for number, turn in enumerate(session.turns):
         messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
         for document in (f for f in turn.files if is_pdf(f)):
-            messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name,
-                                                             pages=turn.pages or text("pdf_all_pages", lang))})
+            messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name, pages=turn.pages)
+                             if turn.pages else text("pdf_turn_all", lang, name=Path(document).name)})
         if turn.text:
             messages.append({"role": "user", "content": turn.text})
         if turn.reasoning.strip():

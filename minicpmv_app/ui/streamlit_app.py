@@ -75,8 +75,9 @@ def render_question(turn: Turn, lang: str) -> None:
         for path in turn.files:
             try:
                 if is_pdf(path):
-                    st.caption(text("pdf_turn", lang, name=os.path.basename(path),
-                                    pages=turn.pages or text("pdf_all_pages", lang)))
+                    name = os.path.basename(path)
+                    st.caption(text("pdf_turn", lang, name=name, pages=turn.pages) if turn.pages
+                               else text("pdf_turn_all", lang, name=name))
                 elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
                     st.video(path)
                 else:

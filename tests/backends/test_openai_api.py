@@ -79,9 +79,12 @@ def test_presets_map_to_the_request_and_rejected_extras_are_dropped(served_chat,
     assert "extra_body" in fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
     fresh.chat(ask("hi"), max_new_tokens=2, top_k=7)
     assert fresh.backend.last_usage.completion_tokens >= 1  # the retried request was answered
-    # Only what it refused is dropped: thinking (chat_template_kwargs), which it reads, is still sent.
+    # Only what it refused is dropped: thinking (chat_template_kwargs), which it reads, is still sent, and top_k
+    # still reaches it inside the generation config it does read.
     again = fresh.backend.request_body(Conversation([Message("user", ["hi"])]), fresh.settings(top_k=7))
-    assert again["extra_body"] == {"chat_template_kwargs": {"enable_thinking": False}}
+    assert set(again["extra_body"]) == {"chat_template_kwargs", "generation_config"}
+    assert again["extra_body"]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert json.loads(again["extra_body"]["generation_config"])["top_k"] == 7
 
 
 def test_gradio_demo_on_top_of_the_server(served_chat):
@@ -318,3 +321,14 @@ def test_a_sampled_native_answer_cut_off_at_max_tokens_is_flagged(trained_chat):
     pieces = list(trained_chat.stream(ask("Describe the picture in detail."), max_new_tokens=1, reasoning=True,
                                       decode_type="Sampling"))
     assert isinstance(pieces[-1], BudgetSpent)
+
+
+def test_sampling_on_transformers_serve_really_samples(trained_server):
+    """transformers serve ignores a request's temperature unless its generation config turns sampling on; the
+    app sends one, so a hot temperature gives different answers (greedy gives one)."""
+    chat = MiniCPMVChat(api_base=trained_server["api_base"], api_model=trained_server["model"])
+    question = ask("Describe the picture in detail.")
+    hot = {chat.chat(question, temperature=5.0, top_k=0, top_p=1.0, max_new_tokens=8) for _ in range(10)}
+    assert len(hot) > 1
+    greedy = {chat.chat(question, decode_type="Beam Search", max_new_tokens=8) for _ in range(3)}
+    assert len(greedy) == 1

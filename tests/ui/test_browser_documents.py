@@ -50,7 +50,7 @@ def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, trained_r
         answered(page, 1)
         assert bot_texts(page)[-1] == "blue"
         assert trained_recorder.images_in_last_prompt(chat.backend.processor) == 2
-        assert page.get_by_text("two-pages.pdf: pages all").count() == 1
+        assert page.get_by_text("two-pages.pdf: all pages").count() == 1
         page.screenshot(path=str(tmp_path / "pdf_two_pages.png"), full_page=True)
 
 
