@@ -10,6 +10,7 @@ sessions (answers must not cross sessions, the queue must serve them in order); 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -279,6 +280,86 @@ def long_session(client_factory, turns: int, pid=None) -> dict:
     return dict(turns=turns, answered=answered, rss_start=start, rss_end=rss_mb(pid))
 
 
+def bad_picture_then_export(client_factory, folder: Path) -> dict:
+    """A 0-byte picture in a chat between good turns, then every export: what each export holds and names."""
+    client = client_factory()
+    empty = folder / "empty.png"
+    empty.write_bytes(b"")
+    first, _ = ask(client, "What colour is the shape?", [str(folder / "user_0.png")])
+    failed, _ = ask(client, "What colour is the shape?", [str(empty)])
+    made = {}
+    for kind in ("json", "html", "markdown"):
+        path = client.predict(api_name=f"/export_{kind}")
+        made[kind] = Path(path).read_text(encoding="utf-8")
+    record = json.loads(made["json"])
+    return dict(failed_message=answer_text(failed)[:60], exports=sum(bool(v) for v in made.values()),
+                left_out=[n for t in record["turns"] for n in t["left_out"]],
+                answered=[t["answer"] for t in record["turns"] if t["state"] == "answered"])
+
+
+def zero_page_pdf(client_factory, folder: Path) -> str:
+    from pypdf import PdfWriter
+
+    path = folder / "zero-pages.pdf"
+    PdfWriter().write(str(path))
+    _, message = ask(client_factory(), "What is on the page?", [str(path)])
+    return message or "(answered)"
+
+
+def photo_turns_in_memory(count: int, folder: Path) -> dict:
+    """How many photo-size turns (4032x3024 JPEG) the browser memory holds, as the app stores them."""
+    from minicpmv_app import memory, transcript
+    from minicpmv_app.session import ChatSession, State, Turn
+    from minicpmv_app.tiny_task import draw
+
+    photo = folder / "photo.jpg"
+    draw("green", "circle", size=(4032, 3024)).save(photo, quality=90)
+    store, kept = memory.empty(), 0
+    session = ChatSession()
+    for index in range(count):
+        session.turns.append(Turn(f"photo {index}", [str(photo)], State.ANSWERED, answer="green"))
+        data = transcript.export_json(session, {}, picture_side=memory.STORE_PICTURE_SIDE)
+        try:
+            store, _ = memory.save(store, "bench", "photos", data)
+        except memory.MemoryFull:
+            break
+        kept = index + 1
+    return dict(asked=count, kept=kept, limit_mb=memory.MAX_STORE_CHARS / 1e6)
+
+
+def mixed_turns(client_factory, turns: int, folder: Path, pid) -> dict:
+    """``turns`` turns of every kind (good pictures, bad files, a refused PDF, exports, an import), RSS sampled:
+    growth after warm-up (the first tenth) is what a leak would show."""
+    from gradio_client import handle_file
+
+    empty = folder / "empty.png"
+    empty.write_bytes(b"")
+    garbage = folder / "garbage.pdf"
+    garbage.write_bytes(b"not a pdf" * 50)
+    client, samples, warm = client_factory(), [], None
+    for turn in range(turns):
+        kind = turn % 10
+        if kind in (0, 1, 2, 3, 4):
+            ask(client, "What colour is the shape?", [str(folder / f"user_{turn % 4}.png")])
+        elif kind == 5:
+            ask(client, "What colour is the shape?", [str(empty)])
+        elif kind == 6:
+            ask(client, "What is on the page?", [str(garbage)])
+        elif kind == 7:
+            client.predict(api_name="/export_html")
+        elif kind == 8:
+            exported = client.predict(api_name="/export_json")
+            client.predict(handle_file(exported), api_name="/import_json")
+        else:
+            client.predict(api_name="/clear")
+        if turn + 1 == max(1, turns // 10):
+            warm = rss_mb(pid)
+        if (turn + 1) % max(1, turns // 5) == 0:
+            samples.append(round(rss_mb(pid)))
+    end = rss_mb(pid)
+    return dict(turns=turns, rss_warm=warm, rss_end=end, growth=(end - warm) / warm, samples=samples)
+
+
 def many_sessions(client_factory, count: int, image: str, pid=None) -> dict:
     """``count`` new sessions in a row, each with a picture; RSS sampled every quarter."""
     start = rss_mb(pid)
@@ -360,6 +441,10 @@ def main() -> None:
         api_rows = bad_inputs_api(chat, folder)
         with serve(chat) as (url, client):
             app_rows = bad_inputs_app(client, folder)
+            for index, colour in enumerate(list(COLOURS)[:4]):
+                draw(colour, "square").save(folder / f"user_{index}.png")
+            exports = bad_picture_then_export(client, folder)
+            zero_pages = zero_page_pdf(client, folder)
             page_rows = bad_inputs_page(url, folder)
             colours = list(COLOURS)
             images = []
@@ -381,6 +466,8 @@ def main() -> None:
         with serve_process("--max-sessions", "50") as (_, client, pid):
             long_run = long_session(client, 200, pid)
             sessions = many_sessions(client, 200, images[0], pid)
+            mixed = mixed_turns(client, 500, folder, pid)
+        photos = photo_turns_in_memory(200, folder)
     written_outside = sorted(str(p.relative_to(ROOT)) for p in tree_snapshot(ROOT) - before_tree)
 
     import gradio
@@ -410,6 +497,15 @@ def main() -> None:
         ("200 sessions in a row (--max-sessions 50): answered", sessions["answered"]),
         ("  RSS start -> end (MB)", f"{sessions['rss_start']:.0f} -> {sessions['rss_end']:.0f}"),
         ("  RSS after 50 / 100 / 150 / 200 sessions (MB)", " / ".join(map(str, sessions["rss_samples"]))),
+        ("a 0-byte picture, then every export: the failed turn says", exports["failed_message"]),
+        ("  exports made / good turns kept / files named as left out",
+         f"{exports['exports']} of 3 / {exports['answered']} / {exports['left_out']}"),
+        ("a 0-page PDF: the page says", zero_pages[:60]),
+        ("200 photo turns (4032x3024) in the browser memory: kept",
+         f"{photos['kept']} of {photos['asked']} ({photos['limit_mb']:.1f} MB cap)"),
+        ("500 mixed turns (pictures, bad files, exports, imports): RSS",
+         f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
+        ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
         ("Stop -> next user's answer starts (s)", f"{latency:.2f}"),
         ("upload files left in Gradio's cache after shutdown", cache_after - cache_before),
         ("files written outside temp folders", len(written_outside)),

@@ -29,6 +29,8 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
 DEFAULT_MAX_NEW_TOKENS = 1024
 
 
+# One range per setting: the page's sliders and the API (MiniCPMVChat.settings) accept the same values, so what the
+# page allows works through the API and the reverse; a value outside is refused with the range in the message.
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -38,7 +40,6 @@ class Setting:
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     step: Optional[float] = None
-    ui_maximum: Optional[float] = None  # a slider's end, tighter than what the API accepts
     modes: tuple[str, ...] = BOTH  # decode modes that use it (the others show it read-only)
     openai: Optional[str] = None  # the request field on an OpenAI-compatible server; None: not sent
     openai_extra: bool = False  # outside OpenAI's own fields: dropped once where a server refuses it
@@ -82,27 +83,27 @@ class Setting:
 
 SCHEMA: tuple[Setting, ...] = (
     Setting("decode_type", "choice", "decode_type", default=SAMPLING, info="decode_info"),
-    Setting("temperature", "float", "temperature", minimum=0.0, maximum=10.0, step=0.05, ui_maximum=2.0,
+    Setting("temperature", "float", "temperature", minimum=0.0, maximum=5.0, step=0.05,
             modes=(SAMPLING,), openai="temperature"),
     Setting("top_p", "float", "top_p", minimum=0.0, maximum=1.0, step=0.05, modes=(SAMPLING,), openai="top_p"),
-    Setting("top_k", "int", "top_k", minimum=0, maximum=100_000, step=1, ui_maximum=200, modes=(SAMPLING,),
+    Setting("top_k", "int", "top_k", minimum=0, maximum=1000, step=1, modes=(SAMPLING,),
             openai="top_k", openai_extra=True),
-    Setting("repetition_penalty", "float", "repetition_penalty", minimum=0.1, maximum=10.0, step=0.01,
-            ui_maximum=3.0, openai="repetition_penalty", openai_extra=True),
-    Setting("num_beams", "int", "num_beams", minimum=1, maximum=32, step=1, ui_maximum=8, modes=(BEAM_SEARCH,)),
-    Setting("max_new_tokens", "int", "max_new_tokens", default=DEFAULT_MAX_NEW_TOKENS, minimum=1, maximum=1_000_000,
-            step=1, ui_maximum=4096, openai="max_tokens"),
+    Setting("repetition_penalty", "float", "repetition_penalty", minimum=0.1, maximum=5.0, step=0.01,
+            openai="repetition_penalty", openai_extra=True),
+    Setting("num_beams", "int", "num_beams", minimum=1, maximum=16, step=1, modes=(BEAM_SEARCH,)),
+    Setting("max_new_tokens", "int", "max_new_tokens", default=DEFAULT_MAX_NEW_TOKENS, minimum=1, maximum=32_768,
+            step=1, openai="max_tokens"),
     Setting("system_prompt", "text", "system_prompt", default=""),
     # Per-model knobs. Servers get them in the request fields vLLM and SGLang read; others ignore them.
     Setting("enable_thinking", "bool", "setting_thinking", default=False, knob=True, info="thinking_info",
             openai_path=("chat_template_kwargs",)),
     Setting("downsample_mode", "choice", "setting_detail", default="16x", choices=("16x", "4x"), knob=True,
             info="detail_info", openai_path=("mm_processor_kwargs",)),
-    Setting("max_slice_nums", "int", "setting_slices", minimum=1, maximum=64, step=1, ui_maximum=36, knob=True,
+    Setting("max_slice_nums", "int", "setting_slices", minimum=1, maximum=64, step=1, knob=True,
             info="slices_info", openai_path=("mm_processor_kwargs",)),
-    Setting("max_num_frames", "int", "setting_max_frames", minimum=1, maximum=1024, step=1, ui_maximum=256,
+    Setting("max_num_frames", "int", "setting_max_frames", minimum=1, maximum=1024, step=1,
             knob=True, info="max_frames_info", openai_path=("mm_processor_kwargs",)),
-    Setting("stack_frames", "int", "setting_stack_frames", minimum=1, maximum=10, step=1, ui_maximum=5, knob=True,
+    Setting("stack_frames", "int", "setting_stack_frames", minimum=1, maximum=10, step=1, knob=True,
             info="stack_frames_info", openai_path=("mm_processor_kwargs",)),
 )
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SCHEMA}

@@ -25,7 +25,7 @@ def test_the_gradio_panel_is_the_schema_in_order():
         if setting.kind in ("float", "int"):
             assert isinstance(component, gr.Slider)
             assert (component.minimum, component.maximum, component.step) == (
-                setting.minimum, setting.ui_maximum or setting.maximum, setting.step)
+                setting.minimum, setting.maximum, setting.step)
             assert component.interactive == (schema.SAMPLING in setting.modes)
     values = dict(zip(schema.NAMES, (c.value for c in panel.components)))
     assert values["temperature"] == 0.3 and values["top_p"] == schema.PRESETS[schema.SAMPLING]["top_p"]

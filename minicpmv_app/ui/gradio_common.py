@@ -78,7 +78,7 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
             return gr.Radio(choices, value=value, label=label(setting.label), info=info, elem_id=elem_id, **width)
         if setting.kind == "text":
             return gr.Textbox(value or "", label=label(setting.label), lines=2)
-        return gr.Slider(setting.minimum, setting.ui_maximum or setting.maximum, value=value, step=setting.step,
+        return gr.Slider(setting.minimum, setting.maximum, value=value, step=setting.step,
                          label=label(setting.label), info=info if setting.knob else None, elem_id=elem_id,
                          interactive=mode in setting.modes, **width)
 

@@ -176,7 +176,7 @@ def setting_widget(setting: schema.Setting, lang: str, knobs: Optional[dict] = N
     if setting.kind == "text":
         return st.text_area(text(setting.label, lang), value or "")
     cast = int if setting.kind == "int" else float
-    return st.slider(text(setting.label, lang), cast(setting.minimum), cast(setting.ui_maximum or setting.maximum),
+    return st.slider(text(setting.label, lang), cast(setting.minimum), cast(setting.maximum),
                      cast(value), cast(setting.step))
 
 
