@@ -314,17 +314,19 @@ def photo_turns_in_memory(count: int, folder: Path) -> dict:
 
     photo = folder / "photo.jpg"
     draw("green", "circle", size=(4032, 3024)).save(photo, quality=90)
-    store, kept = memory.empty(), 0
+    store, kept, chat_id = memory.empty(), 0, None
     session = ChatSession()
     for index in range(count):
         session.turns.append(Turn(f"photo {index}", [str(photo)], State.ANSWERED, answer="green"))
         data = transcript.export_json(session, {}, picture_side=memory.STORE_PICTURE_SIDE)
         try:
-            store, _ = memory.save(store, "bench", "photos", data)
+            store, chat_id = memory.save(store, chat_id, "photos", data)
         except memory.MemoryFull:
             break
         kept = index + 1
-    return dict(asked=count, kept=kept, limit_mb=memory.MAX_STORE_CHARS / 1e6)
+    reopened = memory.find(store, chat_id)
+    return dict(asked=count, kept=kept, limit_mb=memory.MAX_STORE_BYTES / 1e6,
+                reopened=len(json.loads(reopened["data"])["turns"]) if reopened else 0)
 
 
 def mixed_turns(client_factory, turns: int, folder: Path, pid) -> dict:
@@ -349,7 +351,9 @@ def mixed_turns(client_factory, turns: int, folder: Path, pid) -> dict:
             client.predict(api_name="/export_html")
         elif kind == 8:
             exported = client.predict(api_name="/export_json")
-            client.predict(handle_file(exported), api_name="/import_json")
+            from minicpmv_app import memory
+
+            client.predict(handle_file(exported), memory.blank(), api_name="/import_json")
         else:
             client.predict(api_name="/clear")
         if turn + 1 == max(1, turns // 10):
@@ -501,8 +505,8 @@ def main() -> None:
         ("  exports made / good turns kept / files named as left out",
          f"{exports['exports']} of 3 / {exports['answered']} / {exports['left_out']}"),
         ("a 0-page PDF: the page says", zero_pages[:60]),
-        ("200 photo turns (4032x3024) in the browser memory: kept",
-         f"{photos['kept']} of {photos['asked']} ({photos['limit_mb']:.1f} MB cap)"),
+        ("200 photo turns (4032x3024) in the memory: kept / reopened",
+         f"{photos['kept']} of {photos['asked']} / {photos['reopened']} ({photos['limit_mb']:.0f} MB a browser)"),
         ("500 mixed turns (pictures, bad files, exports, imports): RSS",
          f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
         ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
@@ -514,5 +518,39 @@ def main() -> None:
         print(f"{name:<56} {value}")
 
 
+def new_rows() -> None:
+    """Only the rows added for issue 29 (``--new-rows``): bad files and exports, a 0-page PDF, photo turns in the
+    memory, RSS over 500 mixed turns."""
+    from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.tiny_task import COLOURS, draw
+
+    chat = MiniCPMVChat("tiny", device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for index, colour in enumerate(list(COLOURS)[:4]):
+            draw(colour, "square").save(folder / f"user_{index}.png")
+        with serve(chat) as (_, client):
+            exports = bad_picture_then_export(client, folder)
+            zero_pages = zero_page_pdf(client, folder)
+        with serve_process("--max-sessions", "50") as (_, client, pid):
+            mixed = mixed_turns(client, 500, folder, pid)
+        photos = photo_turns_in_memory(200, folder)
+    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    rows = [
+        ("a 0-byte picture, then every export: the failed turn says", exports["failed_message"]),
+        ("  exports made / good turns kept / files named as left out",
+         f"{exports['exports']} of 3 / {exports['answered']} / {exports['left_out']}"),
+        ("a 0-page PDF: the page says", zero_pages[:60]),
+        ("200 photo turns (4032x3024) in the memory: kept / reopened",
+         f"{photos['kept']} of {photos['asked']} / {photos['reopened']} ({photos['limit_mb']:.0f} MB a browser)"),
+        ("500 mixed turns (pictures, bad files, exports, imports): RSS",
+         f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
+        ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
+    ]
+    print(f"{'figure':<64} value")
+    for name, value in rows:
+        print(f"{name:<64} {value}")
+
+
 if __name__ == "__main__":
-    main()
+    new_rows() if "--new-rows" in sys.argv else main()

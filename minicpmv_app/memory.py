@@ -1,65 +1,103 @@
-"""Past chats kept in the person's own browser: a plain, JSON-able store the UI hands to the browser and back.
+"""Past chats: an index the browser keeps, and the chats themselves in a per-browser vault on the server's disk.
 
-The server keeps nothing: Gradio stores this dict in the browser's localStorage (``gr.BrowserState``, encrypted);
-the server only reads it when a page opens and writes it back after an answer. Each chat is its JSON export
-(``transcript.export_json``) with pictures shrunk for storage, so reopening one continues it.
+The browser's store (``gr.BrowserState``: localStorage, encrypted by Gradio) holds the list of chats (id, title,
+time, size) and a random token of that browser. Each chat is its JSON export (``transcript.export_json``, pictures
+shrunk for storage) written to ``<home>/chats/<folder>/<id>.chat``, encrypted (Fernet) with a key derived from
+the token. The folder's name is derived from the token too: without that browser's token the server can neither
+find nor read its chats. localStorage holds about 5 MB a site (a couple of dozen photo turns); the vault holds
+``MAX_STORE_BYTES`` a browser (hundreds of chats), and a chat not opened or saved for ``KEEP_DAYS`` is deleted.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
+import os
+import re
+import secrets
+import time
 import uuid
+from pathlib import Path
 from typing import Optional
 
 from .errors import InvalidInputError
 
-# localStorage holds about 5 M characters per site; the encrypted store is about 4/3 of its JSON.
-MAX_STORE_CHARS = 3_000_000
+MAX_STORE_BYTES = 500_000_000  # per browser
 STORE_PICTURE_SIDE = 1024  # pictures are kept at most this large in memory (exports keep the originals)
+KEEP_DAYS = 90
+_ID = re.compile(r"[0-9a-f]{32}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 class MemoryFull(InvalidInputError):
-    """Saving this chat would pass the browser's storage cap."""
+    """Saving this chat would pass the per-browser cap."""
+
+
+def home() -> Path:
+    return Path(os.environ.get("MINICPMV_HOME") or Path.home() / ".cache" / "minicpmv-app")
+
+
+def blank() -> dict:
+    """What a browser holds before its first visit: no token yet (``normalise`` makes one for that browser alone;
+    a default with a token would give every new browser the same vault)."""
+    return {"chats": [], "current": None}
 
 
 def empty() -> dict:
-    return {"chats": [], "current": None}
+    return {"chats": [], "current": None, "token": secrets.token_urlsafe(32)}
 
 
 def normalise(store) -> dict:
     """A store as read back from the browser: anything malformed there is dropped, not trusted."""
     if not isinstance(store, dict) or not isinstance(store.get("chats"), list):
         return empty()
-    chats = [{**c, "saved": c.get("saved") if isinstance(c.get("saved"), str) else ""} for c in store["chats"]
-             if isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("data"), str)
-             and isinstance(c.get("title"), str)]
+    token = store.get("token") if isinstance(store.get("token"), str) and _TOKEN.fullmatch(store["token"]) else None
+    if token is None:  # a store of an earlier version, or a forged one: a new vault
+        return empty()
+    chats = [{"id": c["id"], "title": c["title"][:80], "saved": c.get("saved") if isinstance(c.get("saved"), str) else "",
+              "size": int(c.get("size") or 0)}
+             for c in store["chats"]
+             if isinstance(c, dict) and isinstance(c.get("id"), str) and _ID.fullmatch(c["id"])
+             and isinstance(c.get("title"), str) and isinstance(c.get("size", 0), int)]
     current = store.get("current") if any(c["id"] == store.get("current") for c in chats) else None
-    return {"chats": chats, "current": current}
+    return {"chats": chats, "current": current, "token": token}
 
 
 def used(store: dict) -> int:
-    return sum(len(c["data"]) + len(c["title"]) for c in store["chats"])
+    return sum(c["size"] for c in store["chats"])
 
 
 def find(store: dict, chat_id: Optional[str]) -> Optional[dict]:
-    return next((c for c in store["chats"] if c["id"] == chat_id), None)
+    """The chat's entry with its ``data`` (the JSON export) read from the vault; None if there is none."""
+    entry = next((c for c in store["chats"] if c["id"] == chat_id), None)
+    if entry is None:
+        return None
+    data = _read(store["token"], entry["id"])
+    return {**entry, "data": data} if data is not None else None
 
 
-def save(store: dict, chat_id: Optional[str], title: str, data: str, *, limit: int = MAX_STORE_CHARS) -> tuple[dict, str]:
+def save(store: dict, chat_id: Optional[str], title: str, data: str, *, limit: int = MAX_STORE_BYTES) -> tuple[dict, str]:
     """``store`` with chat ``chat_id`` (a new id when None) set to ``data``, made the current one.
     Refuses with ``MemoryFull`` (the store unchanged) when it would pass ``limit``."""
     store = normalise(store)
-    chat_id = chat_id or uuid.uuid4().hex
-    old = find(store, chat_id)
+    chat_id = chat_id if chat_id and _ID.fullmatch(chat_id) else uuid.uuid4().hex
+    old = next((c for c in store["chats"] if c["id"] == chat_id), None)
     others = [c for c in store["chats"] if c["id"] != chat_id]
-    size = sum(len(c["data"]) + len(c["title"]) for c in others) + len(data) + len(title)
+    sealed = _fernet(store["token"]).encrypt(data.encode("utf-8"))
+    size = sum(c["size"] for c in others) + len(sealed)
     if size > limit:
         raise MemoryFull(
             f"This browser's chat memory is full ({size / 1e6:.1f} of {limit / 1e6:.1f} MB): delete older chats, or "
             "export this one to keep it.", key="memory_full", size=round(size / 1e6, 1), limit=round(limit / 1e6, 1))
-    entry = {"id": chat_id, "title": (old or {}).get("title") or title, "data": data,
+    path = _path(store["token"], chat_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = path.with_suffix(".tmp")
+    staging.write_bytes(sealed)
+    staging.replace(path)  # a crash mid-write never leaves half a chat
+    entry = {"id": chat_id, "title": (old or {}).get("title") or title[:80], "size": len(sealed),
              "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    return {"chats": [entry, *others], "current": chat_id}, chat_id
+    return {"chats": [entry, *others], "current": chat_id, "token": store["token"]}, chat_id
 
 
 def rename(store: dict, chat_id: Optional[str], title: str) -> dict:
@@ -67,17 +105,59 @@ def rename(store: dict, chat_id: Optional[str], title: str) -> dict:
     title = (title or "").strip()[:80]
     if not title:
         raise InvalidInputError("Type a new name for the chat.", key="rename_empty")
-    if find(store, chat_id) is None:
+    if not any(c["id"] == chat_id for c in store["chats"]):
         raise InvalidInputError("Choose a saved chat first.", key="no_saved_chat")
     return {**store, "chats": [{**c, "title": title} if c["id"] == chat_id else c for c in store["chats"]]}
 
 
 def delete(store: dict, chat_id: Optional[str]) -> dict:
     store = normalise(store)
+    if chat_id and _ID.fullmatch(chat_id):
+        _path(store["token"], chat_id).unlink(missing_ok=True)
     chats = [c for c in store["chats"] if c["id"] != chat_id]
-    return {"chats": chats, "current": store["current"] if store["current"] != chat_id else None}
+    return {"chats": chats, "current": store["current"] if store["current"] != chat_id else None,
+            "token": store["token"]}
 
 
 def choices(store: dict) -> list[tuple[str, str]]:
     """(label, id) for a picker, newest first."""
     return [(f"{c['title']} · {c.get('saved', '')[:16].replace('T', ' ')}", c["id"]) for c in normalise(store)["chats"]]
+
+
+def forget_old(days: int = KEEP_DAYS) -> int:
+    """Delete vault chats not written or read for ``days``; returns how many (run at start)."""
+    cutoff, removed = time.time() - days * 86400, 0
+    for path in (home() / "chats").glob("*/*.chat"):
+        try:
+            if max(path.stat().st_mtime, path.stat().st_atime) < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _digest(purpose: bytes, token: str) -> bytes:
+    return hashlib.sha256(purpose + token.encode("ascii")).digest()
+
+
+def _fernet(token: str):
+    from cryptography.fernet import Fernet
+
+    return Fernet(base64.urlsafe_b64encode(_digest(b"minicpmv-chats-key:", token)))
+
+
+def _path(token: str, chat_id: str) -> Path:
+    return home() / "chats" / _digest(b"minicpmv-chats-folder:", token).hex()[:32] / f"{chat_id}.chat"
+
+
+def _read(token: str, chat_id: str) -> Optional[str]:
+    from cryptography.fernet import InvalidToken
+
+    path = _path(token, chat_id)
+    try:
+        data = _fernet(token).decrypt(path.read_bytes()).decode("utf-8")
+    except (OSError, InvalidToken, UnicodeDecodeError):
+        return None
+    os.utime(path)  # opened: kept another KEEP_DAYS
+    return data

@@ -62,7 +62,8 @@ class ChatsPanel:
 
     def __init__(self, demo: gr.Blocks, steps, label, session: gr.State, chatbot: gr.Chatbot):
         self.steps, self.session, self.chatbot = steps, session, chatbot
-        self.store = gr.BrowserState(memory.empty(), storage_key=STORAGE_KEY, secret=browser_secret())
+        self.store = gr.BrowserState(memory.blank(), storage_key=STORAGE_KEY, secret=browser_secret())
+        memory.forget_old()
         self.chat_id = gr.State(None)  # which saved chat this tab shows (None: not saved yet)
         with gr.Accordion(label("chats"), open=False, elem_id="chats-panel"):
             with gr.Row(equal_height=True):
@@ -110,7 +111,7 @@ class ChatsPanel:
         return self.steps.language(request)
 
     def listing(self, store: dict, lang: str, value: Optional[str] = None):
-        limit = memory.MAX_STORE_CHARS / 1e6
+        limit = memory.MAX_STORE_BYTES / 1e6
         status = text("memory_used", lang, used=f"{memory.used(store) / 1e6:.2f}", limit=f"{limit:.1f}")
         return gr.Dropdown(choices=memory.choices(store), value=value), status
 
