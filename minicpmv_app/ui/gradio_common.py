@@ -63,9 +63,18 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
     mode = defaults.get("decode_type") or schema.SAMPLING
     built: dict[str, gr.components.Component] = {}
 
+    # What a server does not do is shown disabled, with the reason (chat-completion servers have no beam search:
+    # "Beam Search" asks them for greedy decoding, so the number of beams changes nothing).
+    unhonoured = {"num_beams": "server_no_beams"} if server else {}
+
+    def usable(setting: schema.Setting, in_mode: str) -> bool:
+        return in_mode in setting.modes and setting.name not in unhonoured
+
     def component(setting: schema.Setting):
         value = defaults.get(setting.name, knobs.get(setting.name, setting.default_for(mode, model_presets)))
         info = label(setting.info) if setting.info else None
+        if setting.name in unhonoured:
+            info = label(unhonoured[setting.name])
         elem_id = f"setting-{setting.name.replace('_', '-')}"
         # Knobs share a row: each keeps room for its label, and the row wraps in a narrow column (2.5's settings
         # column cut "Thinking" to "Th").
@@ -79,8 +88,8 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
         if setting.kind == "text":
             return gr.Textbox(value or "", label=label(setting.label), lines=2)
         return gr.Slider(setting.minimum, setting.maximum, value=value, step=setting.step,
-                         label=label(setting.label), info=info if setting.knob else None, elem_id=elem_id,
-                         interactive=mode in setting.modes, **width)
+                         label=label(setting.label), info=info if setting.knob or setting.name in unhonoured else None,
+                         elem_id=elem_id, interactive=usable(setting, mode), **width)
 
     taken = [s for s in schema.SCHEMA if s.knob and s.name in knobs]
     if taken:
@@ -102,7 +111,7 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
     def on_decode_change(mode: str):
         # Each mode brings its preset values; only the sliders that mode uses stay editable.
         preset = {**schema.PRESETS[mode], **(model_presets or {}).get(mode, {})}
-        return [gr.Slider(interactive=mode in s.modes, **({"value": preset[s.name]} if s.name in preset else {}))
+        return [gr.Slider(interactive=usable(s, mode), **({"value": preset[s.name]} if s.name in preset else {}))
                 for s in sliders]
 
     built["decode_type"].change(on_decode_change, built["decode_type"], [built[s.name] for s in sliders],

@@ -332,3 +332,18 @@ def test_sampling_on_transformers_serve_really_samples(trained_server):
     assert len(hot) > 1
     greedy = {chat.chat(question, decode_type="Beam Search", max_new_tokens=8) for _ in range(3)}
     assert len(greedy) == 1
+
+
+def test_a_setting_the_server_does_not_honour_is_disabled_with_its_reason(served_chat, tiny_chat):
+    """Chat-completion servers have no beam search: the number of beams is shown disabled, saying why, in both
+    modes; the in-process panel keeps it editable under Beam Search."""
+    from minicpmv_app.ui.gradio_26 import build_demo
+
+    def beams(chat, decode_type):
+        config = build_demo(chat, lang="en", defaults={"decode_type": decode_type}).config
+        return next(c["props"] for c in config["components"] if c["props"].get("elem_id") == "setting-num-beams")
+
+    for mode in ("Sampling", "Beam Search"):
+        shown = beams(served_chat, mode)
+        assert shown["interactive"] is False and "no beam search" in shown["info"]
+    assert beams(tiny_chat, "Beam Search")["interactive"] is not False
