@@ -124,6 +124,9 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     with gr.Accordion(label("camera"), open=False, elem_id="camera-panel"):
         # A photo taken here joins the message box's files (pasting a picture into the box works as well).
         camera = gr.Image(type="filepath", sources=["webcam"], label=label("camera"), height=240, elem_id="camera")
+    # The message box shows a PDF or a video as a bare icon: their names are said under it.
+    attached = gr.Markdown(elem_id="attached-files")
+    box.change(attached_names, box, attached, queue=False, api_visibility="private")
     pages = document_row(label, box)
     locate_text, locate_btn, zoom_choice, zoom_btn = grounding_row(label)
     ocr_choice, ocr_btn = ocr_row(label, steps.chat.prompts)
@@ -171,6 +174,13 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
     chats.forget_after(clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False,
                                        api_name="clear"))
+
+
+def attached_names(message) -> str:
+    """The names of the PDFs and videos waiting in the message box (pictures show themselves)."""
+    files = [f if isinstance(f, str) else f.get("path", "") for f in (message or {}).get("files") or []]
+    names = [Path(f).name for f in files if is_video(f) or Path(f).suffix.lower() == ".pdf"]
+    return "📎 " + ", ".join(names) if names else ""
 
 
 def take_photo(photo, message):

@@ -70,12 +70,18 @@ def render_history(session: ChatSession, lang: str) -> None:
                 render_answer(turn, lang)
 
 
+def shown_name(path: str) -> str:
+    """The person's own name for an upload (files are saved under names of ours)."""
+    uploads = st.session_state.get("uploads")
+    return uploads.shown_name(path) if uploads is not None else os.path.basename(path)
+
+
 def render_question(turn: Turn, lang: str) -> None:
     with st.chat_message("user"):
         for path in turn.files:
             try:
                 if is_pdf(path):
-                    name = os.path.basename(path)
+                    name = shown_name(path)
                     st.caption(text("pdf_turn", lang, name=name, pages=turn.pages) if turn.pages
                                else text("pdf_turn_all", lang, name=name))
                 elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
@@ -83,7 +89,7 @@ def render_question(turn: Turn, lang: str) -> None:
                 else:
                     st.image(path, width=240)
             except Exception:  # a file that failed to decode still has its turn shown, just not its picture
-                st.caption("📎 " + os.path.basename(path))
+                st.caption("📎 " + shown_name(path))
         if turn.text:
             st.markdown(turn.text)
 

@@ -19,6 +19,7 @@ class UploadFolder:
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="minicpmv-uploads-"))
         self._count = 0
+        self._names: dict[str, str] = {}  # our path -> the person's file name, for display only
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
     def save(self, name: str, data: bytes) -> Path:
@@ -29,7 +30,12 @@ class UploadFolder:
         self._count += 1
         target = self.path / f"upload-{self._count:04d}{suffix}"
         target.write_bytes(data)
+        self._names[str(target)] = Path(name or "").name or target.name
         return target
+
+    def shown_name(self, path) -> str:
+        """The name the person gave the file (never used as a path), or the file's own."""
+        return self._names.get(str(path), Path(path).name)
 
     def discard(self, path) -> None:
         """Remove one file of ours (a refused upload); paths outside the folder are left alone."""

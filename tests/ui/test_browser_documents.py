@@ -46,6 +46,7 @@ def test_a_two_page_pdf_reaches_the_model_as_two_images_in_order(chat, trained_r
         page = browser.new_page()
         page.goto(url)
         attach(page, pdfs[0])
+        wait_for(lambda: "two-pages.pdf" in page.locator("#attached-files").inner_text(), timeout=10)  # named
         send(page, "What colour is the second image?")
         answered(page, 1)
         assert bot_texts(page)[-1] == "blue"

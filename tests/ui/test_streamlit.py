@@ -215,7 +215,8 @@ def test_document_mode_sends_the_pages_in_order_with_an_editable_prompt(trained_
     send(trained_app, "What colour is the second image?", [("two.pdf", two, "application/pdf")])
     assert trained_app.chat_message[1].markdown[-1].value.strip() == "blue"
     assert "two.pdf" not in str(trained_app.session_state["chat_session"].turns[0].files)  # our own file name
-    assert any("all pages" in c.value for c in trained_app.chat_message[0].caption)
+    assert any(c.value.startswith("📄 two.pdf") and "all pages" in c.value  # the person's own file name, shown
+               for c in trained_app.chat_message[0].caption)
     # A page range, and a message with no text of its own: the document prompt (edited here) goes instead.
     three = pdf_bytes(tmp_path, [("red", "square"), ("green", "circle"), ("blue", "triangle")])
     trained_app.sidebar.text_input(key="pdf_pages").set_value("2")
