@@ -25,8 +25,8 @@ def is_table(answer: str) -> bool:
 
 
 def shown(turn) -> str:
-    """What a person reads for ``turn``'s answer."""
+    """What a person reads for ``turn``'s answer. An HTML answer is always sanitised, whatever its case or whether
+    it holds a table at all (a UI may render it as HTML)."""
     if getattr(turn, "answer_format", "text") == "html" or is_table(turn.answer):
-        if "<t" in turn.answer:
-            return safe_table(turn.answer)
+        return safe_table(turn.answer)
     return turn.shown_answer

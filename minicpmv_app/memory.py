@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -49,23 +50,45 @@ def empty() -> dict:
 
 
 def normalise(store) -> dict:
-    """A store as read back from the browser: anything malformed there is dropped, not trusted."""
+    """A store as read back from the browser: anything malformed there is dropped, not trusted. A store of the
+    version before the vault (each chat's ``data`` inline, no token) moves its chats into a new vault."""
     if not isinstance(store, dict) or not isinstance(store.get("chats"), list):
         return empty()
     token = store.get("token") if isinstance(store.get("token"), str) and _TOKEN.fullmatch(store["token"]) else None
-    if token is None:  # a store of an earlier version, or a forged one: a new vault
-        return empty()
+    if token is None:
+        return _migrated(store)
     chats = [{"id": c["id"], "title": c["title"][:80], "saved": c.get("saved") if isinstance(c.get("saved"), str) else "",
-              "size": int(c.get("size") or 0)}
+              "size": c.get("size", 0)}
              for c in store["chats"]
              if isinstance(c, dict) and isinstance(c.get("id"), str) and _ID.fullmatch(c["id"])
-             and isinstance(c.get("title"), str) and isinstance(c.get("size", 0), int)]
+             and isinstance(c.get("title"), str) and isinstance(c.get("size", 0), int) and c.get("size", 0) >= 0]
     current = store.get("current") if any(c["id"] == store.get("current") for c in chats) else None
     return {"chats": chats, "current": current, "token": token}
 
 
+def _migrated(old: dict) -> dict:
+    store = empty()
+    for chat in reversed(old["chats"]):
+        if (isinstance(chat, dict) and isinstance(chat.get("data"), str) and isinstance(chat.get("title"), str)
+                and isinstance(chat.get("id"), str)):
+            try:
+                store, _ = save(store, chat["id"] if _ID.fullmatch(chat["id"]) else None, chat["title"], chat["data"])
+            except MemoryFull:
+                break
+    current = old.get("current")
+    store["current"] = current if any(c["id"] == current for c in store["chats"]) else None
+    return store
+
+
 def used(store: dict) -> int:
-    return sum(c["size"] for c in store["chats"])
+    """Bytes this browser's vault holds on disk (counted from the files, not from what the browser says)."""
+    folder = _path(store["token"], "0" * 32).parent
+    return sum(p.stat().st_size for p in folder.glob("*.chat")) if folder.is_dir() else 0
+
+
+def listed(store: dict, chat_id: Optional[str]) -> bool:
+    """Whether the browser's list names this chat (its file may be gone: expired, or deleted in another tab)."""
+    return any(c["id"] == chat_id for c in store["chats"])
 
 
 def find(store: dict, chat_id: Optional[str]) -> Optional[dict]:
@@ -85,16 +108,18 @@ def save(store: dict, chat_id: Optional[str], title: str, data: str, *, limit: i
     old = next((c for c in store["chats"] if c["id"] == chat_id), None)
     others = [c for c in store["chats"] if c["id"] != chat_id]
     sealed = _fernet(store["token"]).encrypt(data.encode("utf-8"))
-    size = sum(c["size"] for c in others) + len(sealed)
+    path = _path(store["token"], chat_id)
+    size = used(store) - (path.stat().st_size if path.is_file() else 0) + len(sealed)
     if size > limit:
         raise MemoryFull(
             f"This browser's chat memory is full ({size / 1e6:.1f} of {limit / 1e6:.1f} MB): delete older chats, or "
             "export this one to keep it.", key="memory_full", size=round(size / 1e6, 1), limit=round(limit / 1e6, 1))
-    path = _path(store["token"], chat_id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = path.with_suffix(".tmp")
-    staging.write_bytes(sealed)
-    staging.replace(path)  # a crash mid-write never leaves half a chat
+    # A file of its own per write, then renamed: a crash, or two tabs saving at once, never leaves half a chat.
+    handle, staging = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as file:
+        file.write(sealed)
+    os.replace(staging, path)
     entry = {"id": chat_id, "title": (old or {}).get("title") or title[:80], "size": len(sealed),
              "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     return {"chats": [entry, *others], "current": chat_id, "token": store["token"]}, chat_id
@@ -157,7 +182,7 @@ def _read(token: str, chat_id: str) -> Optional[str]:
     path = _path(token, chat_id)
     try:
         data = _fernet(token).decrypt(path.read_bytes()).decode("utf-8")
+        os.utime(path)  # opened: kept another KEEP_DAYS
     except (OSError, InvalidToken, UnicodeDecodeError):
         return None
-    os.utime(path)  # opened: kept another KEEP_DAYS
     return data

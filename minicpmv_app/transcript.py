@@ -42,6 +42,10 @@ IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WE
                "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp"), "TIFF": ("image/tiff", ".tif")}
 
 
+# Names an imported error's params may not take: the exception's own arguments and the translation's language.
+RESERVED_PARAMS = {"key", "message", "lang", "self"}
+
+
 class ImportRefused(InvalidInputError):
     """An import file that is not a conversation this app wrote, or breaks a limit."""
 
@@ -339,7 +343,8 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
             _text({**raw, "error": raw.get("error") or ""}, "error"),
             _text({**raw, "error_key": raw.get("error_key") or ""}, "error_key"),
             {k: v for k, v in (raw.get("error_params") if isinstance(raw.get("error_params"), dict) else {}).items()
-             if isinstance(k, str) and isinstance(v, (str, int, float)) and len(str(v)) <= 1000},
+             if isinstance(k, str) and k.isidentifier() and k not in RESERVED_PARAMS
+             and isinstance(v, (str, int, float)) and len(str(v)) <= 1000},
         ))
     return transcript
 

@@ -52,11 +52,31 @@ def test_a_hundred_chats_with_two_hundred_photo_turns_fit(tmp_path):
     assert len(json.dumps(store)) < 50_000  # what the browser itself holds: the index only
 
 
-def test_full_memory_refuses_and_keeps_the_store(tmp_path):
+def test_full_memory_refuses_and_writes_nothing(own_home):
     store, chat_id = memory.save(memory.empty(), None, "a", chat_json())
     with pytest.raises(memory.MemoryFull) as full:
         memory.save(store, None, "b", chat_json("x" * 10_000), limit=5_000)
-    assert full.value.key == "memory_full" and len(store["chats"]) == 1
+    assert full.value.key == "memory_full"
+    assert len(list((own_home / "chats").rglob("*.chat"))) == 1 and not list((own_home / "chats").rglob("*.tmp"))
+
+
+def test_the_cap_counts_the_files_not_what_the_browser_says():
+    store, _ = memory.save(memory.empty(), None, "a", chat_json("y" * 20_000))
+    forged = {**store, "chats": [{**c, "size": -10**9} for c in store["chats"]]}
+    assert memory.normalise(forged)["chats"] == []  # a negative size is not believed
+    lied = {**store, "chats": [{**c, "size": 0} for c in store["chats"]]}
+    assert memory.used(memory.normalise(lied)) == memory.used(store) > 20_000
+    with pytest.raises(memory.MemoryFull):
+        memory.save(lied, None, "b", chat_json("z" * 20_000), limit=memory.used(store) + 10_000)
+
+
+def test_chats_of_the_version_before_the_vault_move_into_it():
+    old = {"chats": [{"id": "c" * 32, "title": "kept", "data": chat_json("from localStorage"), "saved": ""}],
+           "current": "c" * 32}
+    store = memory.normalise(old)
+    assert store["token"] and store["current"] == "c" * 32
+    assert json.loads(memory.find(store, "c" * 32)["data"])["turns"][0]["question"] == "from localStorage"
+    assert "data" not in json.dumps(store["chats"])  # the browser keeps the list only from now on
 
 
 def test_forged_entries_are_dropped_and_ids_cannot_leave_the_vault():
@@ -80,3 +100,5 @@ def test_rename_delete_and_old_chats_expire(own_home):
     for path in (own_home / "chats").rglob("*.chat"):
         os.utime(path, (old, old))
     assert memory.forget_old() == 1 and memory.find(store, first) is None
+    assert memory.listed(store, first)  # still listed: the page says it expired, and it can be deleted
+    assert memory.choices(memory.delete(store, first)) == []

@@ -150,3 +150,31 @@ def test_imported_settings_are_marked_and_not_shown_as_this_runs(trained_chat, t
     restore(restored, read(data), saver(tmp_path / "imported"))
     assert restored.turns[0].settings["imported"] is True
     assert run_card(trained_chat, restored)["settings"] is None  # nothing answered here yet
+
+
+def test_an_imported_failed_turn_keeps_its_reason_but_no_reserved_params():
+    """A crafted file cannot inject the exception's own arguments or the page's language through error_params."""
+    from minicpmv_app.ui.i18n import localized
+
+    from minicpmv_app.session import ChatSession, State
+    from minicpmv_app.transcript import FORMAT, VERSION
+
+    record = {"format": FORMAT, "version": VERSION, "title": "t", "run_card": {}, "turns": [
+        {"question": "q", "images": [], "answer": "", "state": "failed", "error": "The image is empty (0 bytes).",
+         "error_key": "image_empty", "error_params": {"lang": "xx", "key": "k", "message": "m", "name": "ok"}}]}
+    loaded = read(json.dumps(record).encode())
+    assert loaded.turns[0].error_params == {"name": "ok"}
+    session = ChatSession()
+    restore(session, loaded, lambda data, suffix: "unused")
+    assert session.turns[0].state == State.FAILED
+    assert localized(session.turns[0].error, "zh") == "图片是空的（0 字节）。请重新上传。"  # the reason, translated
+
+
+@pytest.mark.parametrize("answer", ['<TABLE><tr><td>a</td></tr></TABLE><IMG SRC=x ONERROR="alert(1)">',
+                                    '<img src=x onerror="alert(1)"> no table at all'])
+def test_html_answers_are_sanitised_whatever_their_case(answer):
+    from minicpmv_app.answers import shown
+    from minicpmv_app.session import State, Turn
+
+    turn = Turn("Table Recognition:", [], State.ANSWERED, answer=answer, answer_format="html")
+    assert "onerror" not in shown(turn).lower() and "<img" not in shown(turn).lower()

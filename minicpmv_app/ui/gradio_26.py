@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +11,7 @@ import gradio as gr
 
 from ..compare import Contenders
 from ..errors import InvalidInputError, MiniCPMVError
+from ..media.documents import is_pdf
 from ..session import ChatSession, is_video
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
@@ -158,9 +161,10 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     chats.remember_after(steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond",
                                             limit=limit, then=then))
     def recognize(session: ChatSession, prompt_text: str, message: dict, request: gr.Request):
-        # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read.
+        # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read; a PDF or a video
+        # is not a picture (PDF pages go with the page range, in the message box).
         files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
-        pictures = [f for f in files if not is_video(f)]
+        pictures = [f for f in files if not is_video(f) and not is_pdf(f)]
         return steps.recognize(session, prompt_text, pictures[-1] if pictures else None, request)
 
     recognized = ocr_btn.click(recognize, [session, ocr_choice, box], session, api_name="recognize", **UI_STEP)
@@ -180,7 +184,7 @@ def attached_names(message) -> str:
     """The names of the PDFs and videos waiting in the message box (pictures show themselves)."""
     files = [f if isinstance(f, str) else f.get("path", "") for f in (message or {}).get("files") or []]
     names = [Path(f).name for f in files if is_video(f) or Path(f).suffix.lower() == ".pdf"]
-    return "📎 " + ", ".join(names) if names else ""
+    return "📎 " + ", ".join(html.escape(name) for name in names) if names else ""
 
 
 def take_photo(photo, message):

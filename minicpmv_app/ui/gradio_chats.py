@@ -162,6 +162,9 @@ class ChatsPanel:
         lang, store = self.lang(request), memory.normalise(store)
         chosen = memory.find(store, choice)
         try:
+            if chosen is None and memory.listed(store, choice):  # listed, but its file expired or was deleted
+                raise memory.InvalidInputError("This chat is no longer kept (not opened for 90 days, or deleted "
+                                               "in another tab): delete it from the list.", key="chat_expired")
             if chosen is None:
                 raise memory.InvalidInputError("Choose a saved chat first.", key="no_saved_chat")
             self.load_into(session, chosen["data"])
@@ -180,7 +183,7 @@ class ChatsPanel:
 
     def delete(self, choice, store, chat_id, session: ChatSession, request: gr.Request):
         lang = self.lang(request)
-        if memory.find(memory.normalise(store), choice) is None:
+        if not memory.listed(memory.normalise(store), choice):  # an expired chat can still be deleted
             raise error(text("error.no_saved_chat", lang), lang)
         if choice == chat_id:  # the chat on screen goes too
             try:

@@ -51,7 +51,7 @@ def localized(exc: BaseException, lang: Optional[str] = None) -> str:
     if (lang or DEFAULT) != DEFAULT and isinstance(exc, MiniCPMVError) and key and f"error.{key}" in TABLES[DEFAULT]:
         try:
             return text(f"error.{key}", lang, **exc.params)
-        except (KeyError, IndexError):
+        except (KeyError, IndexError, TypeError, ValueError):  # params that do not fit the translation
             return str(exc)
     return str(exc)
 

@@ -45,14 +45,21 @@ class OmniLMMProcessor:
     def prompt_text(self, turns: Sequence[tuple[str, str]], *, has_image: bool, system: Optional[str] = None) -> str:
         """The chat template's text for ``turns`` ((role, text) pairs) ending with the assistant's turn."""
         messages = [{"role": "system", "content": system or DEFAULT_SYSTEM}]
-        messages += [{"role": role, "content": text} for role, text in turns]
+        # Image markers typed by a person are text, not image slots (the picture's slots must match its features).
+        messages += [{"role": role, "content": self._plain(text)} for role, text in turns]
         if has_image:
             first = next(m for m in messages if m["role"] == "user")
             if IMAGE_PLACEHOLDER in first["content"]:
-                first["content"] = first["content"].replace(IMAGE_PLACEHOLDER, self.image_tokens())
+                first["content"] = first["content"].replace(IMAGE_PLACEHOLDER, self.image_tokens(), 1)
             else:
                 first["content"] = self.image_tokens() + "\n" + first["content"]
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    @staticmethod
+    def _plain(text: str) -> str:
+        for marker in (PATCH_TOKEN, START_TOKEN, END_TOKEN):
+            text = text.replace(marker, marker.replace("<", "< "))
+        return text
 
     def input_ids(self, text: str) -> torch.Tensor:
         """[1, length]; the picture's tokens must survive, so a prompt too long for the model is refused."""
