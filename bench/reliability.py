@@ -211,7 +211,7 @@ def bad_inputs_page(url: str, folder: Path, *, lang: str = "en") -> list[dict]:
 def _page_turn(page, box, text: str, files: list) -> tuple[str, str]:
     """Send one turn in the page; returns ("refused" | "answered" | "nothing shown", what the page said)."""
     bots = page.locator('[data-testid="bot"]')
-    toasts = page.locator('[data-testid="toast-body"]')
+    toasts = page.locator('[data-testid="toast-body"].error')  # a refusal (an info toast is not one)
     bots_before, toasts_before = bots.count(), toasts.count()
     if files:
         page.locator("#chat-input input[type=file]").set_input_files([str(f) for f in files])

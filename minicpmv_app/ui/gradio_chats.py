@@ -149,10 +149,11 @@ class ChatsPanel:
             store, chat_id = memory.save(store, chat_id, transcript.default_title(session), data)
         except memory.MemoryFull as exc:
             warning(localized(exc, lang), lang)
-        missing = transcript.left_out(session.turns[-1])  # said once: when the turn that holds it is saved
-        if missing:
-            info(text("export_left_out", lang, names=", ".join(missing)), lang)
-        return chat_id, store, *self.listing(store, lang, chat_id)
+        picker, status = self.listing(store, lang, chat_id)
+        missing = [name for turn in session.turns for name in transcript.left_out(turn)]
+        if missing:  # said in the memory line, not a toast: the failed turn already said why in the chat
+            status += " " + text("export_left_out", lang, names=", ".join(missing))
+        return chat_id, store, picker, status
 
     def forget(self, store, chat_id, request: gr.Request):
         store = memory.delete(store, chat_id)

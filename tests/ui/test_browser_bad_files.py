@@ -87,6 +87,8 @@ def test_bad_files_cost_only_their_turns_exports_and_memory_keep_the_rest(chat, 
         assert "Not included" in exported["md"].read_text() and "Not included" in exported["html"].read_text()
         open_panel(page, "chats-panel")
         assert "Error" not in page.locator("#chats-panel").inner_text()  # no bare red badges
+        # the memory line says what it could not keep
+        wait_for(lambda: "empty.png" in page.locator("#memory-status").inner_text(), timeout=10)
 
         page.reload()  # the chat comes back whole: good turns, and each bad file's message
         wait_for(lambda: len(bot_texts(page)) >= 5, timeout=30)

@@ -221,8 +221,10 @@ def test_stop_during_video_decoding_stops_before_the_model(ui_chat, recorder, br
         calls = len(recorder.calls)
         page.locator("#stop-button").click()
         stop_clicked.append(clock.monotonic())
-        wait_for(lambda: shows(page, text("stopped", "en")), timeout=30)
-        print(f"stop during decoding: (stopped) shown {clock.monotonic() - stop_clicked[0]:.2f} s after the click")
+        # The page says the video never reached the model (and how to send it), not just "(stopped)".
+        wait_for(lambda: shows(page, text("stopped_unsent", "en")), timeout=30)
+        print(f"stop during decoding: marked unsent {clock.monotonic() - stop_clicked[0]:.2f} s after the click")
         assert len(recorder.calls) == calls  # the model never ran
         assert len(decoded_after_stop) <= 2  # at most the frame in hand when Stop arrived (plus the Stop's own trip)
         next_question_works(page)
+        assert "pixel_values_videos" not in recorder.calls[-1]["kwargs"]  # the next prompt holds no un-sent video
