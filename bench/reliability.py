@@ -501,6 +501,18 @@ def main() -> None:
         ("200 sessions in a row (--max-sessions 50): answered", sessions["answered"]),
         ("  RSS start -> end (MB)", f"{sessions['rss_start']:.0f} -> {sessions['rss_end']:.0f}"),
         ("  RSS after 50 / 100 / 150 / 200 sessions (MB)", " / ".join(map(str, sessions["rss_samples"]))),
+        *loss_rows(exports, zero_pages, photos, mixed),
+        ("Stop -> next user's answer starts (s)", f"{latency:.2f}"),
+        ("upload files left in Gradio's cache after shutdown", cache_after - cache_before),
+        ("files written outside temp folders", len(written_outside)),
+    ]
+    for name, value in rows:
+        print(f"{name:<56} {value}")
+
+
+def loss_rows(exports: dict, zero_pages: str, photos: dict, mixed: dict) -> list[tuple[str, str]]:
+    """The table rows of issue 29's measurements (bad files and exports, a 0-page PDF, memory, RSS)."""
+    return [
         ("a 0-byte picture, then every export: the failed turn says", exports["failed_message"]),
         ("  exports made / good turns kept / files named as left out",
          f"{exports['exports']} of 3 / {exports['answered']} / {exports['left_out']}"),
@@ -510,12 +522,7 @@ def main() -> None:
         ("500 mixed turns (pictures, bad files, exports, imports): RSS",
          f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
         ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
-        ("Stop -> next user's answer starts (s)", f"{latency:.2f}"),
-        ("upload files left in Gradio's cache after shutdown", cache_after - cache_before),
-        ("files written outside temp folders", len(written_outside)),
     ]
-    for name, value in rows:
-        print(f"{name:<56} {value}")
 
 
 def new_rows() -> None:
@@ -536,17 +543,7 @@ def new_rows() -> None:
             mixed = mixed_turns(client, 500, folder, pid)
         photos = photo_turns_in_memory(200, folder)
     print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}")
-    rows = [
-        ("a 0-byte picture, then every export: the failed turn says", exports["failed_message"]),
-        ("  exports made / good turns kept / files named as left out",
-         f"{exports['exports']} of 3 / {exports['answered']} / {exports['left_out']}"),
-        ("a 0-page PDF: the page says", zero_pages[:60]),
-        ("200 photo turns (4032x3024) in the memory: kept / reopened",
-         f"{photos['kept']} of {photos['asked']} / {photos['reopened']} ({photos['limit_mb']:.0f} MB a browser)"),
-        ("500 mixed turns (pictures, bad files, exports, imports): RSS",
-         f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
-        ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
-    ]
+    rows = loss_rows(exports, zero_pages, photos, mixed)
     print(f"{'figure':<64} value")
     for name, value in rows:
         print(f"{name:<64} {value}")

@@ -164,6 +164,16 @@ def test_a_2_6_image_turn_through_the_gradio_app(chats, legacy_corpus, tmp_path)
     assert answer == reference(legacy_corpus / "minicpm-v-2_6")
 
 
+# A fresh process that loads the folder it is given and prints its backend and beam answer as JSON.
+BEAM8_SCRIPT = (
+    "import json, sys\n"
+    "from tests.runtimes.test_legacy_corpus import beam8\n"
+    "from minicpmv_app import MiniCPMVChat\n"
+    "chat = MiniCPMVChat(sys.argv[1], device='cpu')\n"
+    "print(json.dumps({'backend': chat.backend.name, 'answer': beam8(chat)}))\n"
+)
+
+
 def in_process_env(runtime_folder: Path) -> dict:
     """A stack whose transformers satisfies the pin: the runtime ahead of everything, as a pinned Space has it."""
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(runtime_folder), str(ROOT)]), HF_HUB_OFFLINE="1")
@@ -171,13 +181,7 @@ def in_process_env(runtime_folder: Path) -> dict:
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_in_process_when_the_installed_transformers_satisfies_the_pin(legacy_corpus, runtime_440, name):
-    script = (
-        "import json, sys\n"
-        "from tests.runtimes.test_legacy_corpus import beam8\n"
-        "from minicpmv_app import MiniCPMVChat\n"
-        "chat = MiniCPMVChat(sys.argv[1], device='cpu')\n"
-        "print(json.dumps({'backend': chat.backend.name, 'answer': beam8(chat)}))\n"
-    )
+    script = BEAM8_SCRIPT
     result = subprocess.run([sys.executable, "-c", script, str(legacy_corpus / name)], cwd=ROOT,
                             env=in_process_env(runtime_440), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -242,13 +246,7 @@ def test_multi_gpu_map_of_the_real_2_6_code(legacy_corpus, runtime_440):
 def test_a_bare_relative_folder_from_a_process_started_elsewhere(legacy_corpus, runtime_440):
     """``python -c ... MiniCPMVChat("legacy_corpus/minicpm-v-1_0")`` started in the folder above it, with the app
     imported from its own folder: the worker (which runs in the project's folder) still finds the checkpoint."""
-    script = (
-        "import json, sys\n"
-        "from tests.runtimes.test_legacy_corpus import beam8\n"
-        "from minicpmv_app import MiniCPMVChat\n"
-        "chat = MiniCPMVChat(sys.argv[1], device='cpu')\n"
-        "print(json.dumps({'backend': chat.backend.name, 'answer': beam8(chat)}))\n"
-    )
+    script = BEAM8_SCRIPT
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     name = f"{legacy_corpus.name}/minicpm-v-1_0"
     result = subprocess.run([sys.executable, "-c", script, name], cwd=legacy_corpus.parent, env=env,
