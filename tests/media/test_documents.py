@@ -71,7 +71,13 @@ def test_too_many_pages_are_refused_and_a_range_gets_under_the_limit(tmp_path):
     assert check_pdf(pdf, f"3-{MAX_PAGES + 2}") == list(range(3, MAX_PAGES + 3))
 
 
-def test_encrypted_and_broken_pdfs_are_refused_and_leave_nothing_in_temp(tmp_path):
+def test_encrypted_and_broken_pdfs_are_refused_and_leave_nothing_in_temp(tmp_path, monkeypatch):
+    # A temp folder of this test's own: the machine's /tmp is shared with whatever else runs beside the suite
+    # (under load a Gradio server there wrote its cache meanwhile), and that is not the app's writing.
+    private = tmp_path / "temp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
     before = set(os.listdir(tempfile.gettempdir()))
     locked = write_pdf(tmp_path / "locked.pdf", pages(RED), password="secret")
     broken = tmp_path / "broken.pdf"
