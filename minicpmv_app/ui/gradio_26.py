@@ -14,7 +14,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import is_pdf
 from ..session import ChatSession, is_video
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, ocr_row, refusal, render, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, message_files, ocr_row, refusal, render, session_state, settings_panel,
     stop_button, without_discarded,
 )
 from .gradio_chats import ChatsPanel
@@ -103,7 +103,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     in the browser; export and import."""
 
     def add_turn(message: dict, pages: str, session: ChatSession, request: gr.Request):
-        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        files = message_files(message)
         return steps.submit(session, (message or {}).get("text", ""), files, request, pages)
 
     def free_input(session: ChatSession):
@@ -152,7 +152,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
                                             limit=limit, then=then))
     def locate(session: ChatSession, phrase: str, message: dict, request: gr.Request):
         # A picture waiting in the message box is the one to look in; otherwise the latest in the conversation.
-        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        files = message_files(message)
         pictures = [f for f in files if not is_video(f)]
         return steps.locate(session, phrase, pictures[-1] if pictures else None, request)
 
@@ -163,7 +163,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     def recognize(session: ChatSession, prompt_text: str, message: dict, request: gr.Request):
         # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read; a PDF or a video
         # is not a picture (PDF pages go with the page range, in the message box).
-        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        files = message_files(message)
         pictures = [f for f in files if not is_video(f) and not is_pdf(f)]
         return steps.recognize(session, prompt_text, pictures[-1] if pictures else None, request)
 
@@ -182,7 +182,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
 
 def attached_names(message) -> str:
     """The names of the PDFs and videos waiting in the message box (pictures show themselves)."""
-    files = [f if isinstance(f, str) else f.get("path", "") for f in (message or {}).get("files") or []]
+    files = message_files(message)
     names = [Path(f).name for f in files if is_video(f) or Path(f).suffix.lower() == ".pdf"]
     return "📎 " + ", ".join(html.escape(name) for name in names) if names else ""
 

@@ -202,6 +202,11 @@ def discard_unusable(files, exc: MiniCPMVError) -> None:
                 path.unlink(missing_ok=True)
 
 
+def message_files(message) -> list[str]:
+    """The paths of the files waiting in a MultimodalTextbox value (Gradio gives paths or file dicts)."""
+    return [f if isinstance(f, str) else f.get("path", "") for f in (message or {}).get("files") or []]
+
+
 def without_discarded(message):
     """After a refusal: the message box keeps its text and the files that can still be sent; a file that can never
     be used was deleted by ``discard_unusable`` and leaves the box (Enter again sends no stale file)."""

@@ -13,7 +13,7 @@ from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
 from . import zerogpu
 from .gradio_common import (
-    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, refusal, render, session_state, stop_button,
+    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, message_files, refusal, render, session_state, stop_button,
 )
 from .i18n import text
 
@@ -66,7 +66,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
     def submit(message: dict, pages_: str, model_a: str, model_b: str, session_a: ChatSession,
                session_b: ChatSession, request: gr.Request):
         lang = steps.language(request)
-        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files") or []]
+        files = message_files(message)
         try:
             for name in (model_a, model_b):
                 contenders.get(name)  # the second model loads here, once (or says why it cannot)
