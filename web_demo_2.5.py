@@ -6,8 +6,7 @@
 On a Hugging Face Space, set `app_file: web_demo_2.5.py`; MINICPMV_MODEL picks the model.
 """
 
-from minicpmv_app.ui.gradio_25 import build_demo
-from minicpmv_app.ui.gradio_common import run
+from minicpmv_app.ui.launcher import run
 
 if __name__ == "__main__":
-    run(build_demo, default_model="openbmb/MiniCPM-Llama3-V-2_5", default_port=8080, description=__doc__)
+    run("gradio_25", default_model="openbmb/MiniCPM-Llama3-V-2_5", default_port=8080, description=__doc__)

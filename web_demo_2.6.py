@@ -7,8 +7,7 @@
 On a Hugging Face Space, set `app_file: web_demo_2.6.py`; MINICPMV_MODEL picks the model.
 """
 
-from minicpmv_app.ui.gradio_26 import build_demo
-from minicpmv_app.ui.gradio_common import run
+from minicpmv_app.ui.launcher import run
 
 if __name__ == "__main__":
-    run(build_demo, default_model="openbmb/MiniCPM-V-2_6", default_port=8885, description=__doc__, compare=True)
+    run("gradio_26", default_model="openbmb/MiniCPM-V-2_6", default_port=8885, description=__doc__, compare=True)

@@ -26,6 +26,10 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     group.add_argument("--hub", default=os.environ.get("MINICPMV_HUB", "hf"), choices=["hf", "modelscope"],
                        help="Where to download model ids from.")
     group.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model.")
+    group.add_argument("--in-process", action="store_true",
+                       help="Load the model in the UI's own process instead of a model process of its own (the "
+                            "default keeps the page responsive and survives the model crashing; ZeroGPU always "
+                            "loads it here).")
     server = parser.add_argument_group("model server (instead of loading the model here)")
     server.add_argument("--api-base", default=os.environ.get("MINICPMV_API_BASE"),
                         help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, "
@@ -53,7 +57,9 @@ def compare_options(args: argparse.Namespace) -> Optional[dict]:
         return {"api_base": args.compare_api_base, "api_key": args.api_key, "api_model": args.compare_api_model,
                 "api_timeout": args.api_timeout}
     if getattr(args, "compare_model", None):
-        return {"model_path": args.compare_model, "device": args.device, "dtype": args.dtype, "hub": args.hub}
+        here = getattr(args, "in_process", False) or on_zerogpu()
+        return {"model_path": args.compare_model, "device": args.device, "dtype": args.dtype, "hub": args.hub,
+                "process": "here" if here else "model"}
     return None
 
 
@@ -117,12 +123,15 @@ def parse_auth(value: Optional[str]):
 
 
 def build_chat(args: argparse.Namespace):
-    """The ``MiniCPMVChat`` the options describe (raises ``MiniCPMVError``)."""
+    """The ``MiniCPMVChat`` the options describe (raises ``MiniCPMVError``). A local model starts loading in a
+    model process and this returns at once (``chat.status()``), unless ``--in-process`` or on ZeroGPU."""
     from .wrapper import MiniCPMVChat
 
+    here = getattr(args, "in_process", False) or on_zerogpu()
     return MiniCPMVChat(
         args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision,
         api_base=args.api_base, api_key=args.api_key, api_model=args.api_model, api_timeout=args.api_timeout,
+        process="here" if here else "model", wait=here,
     )
 
 

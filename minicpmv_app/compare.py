@@ -80,16 +80,34 @@ def weights_bytes(folder) -> int:
 
 def free_bytes(device: str = "auto") -> int:
     """Memory free for weights on ``device``: the GPU's when one will be used, else the machine's."""
-    try:
-        import torch
-
-        if device in ("auto", "cuda") and torch.cuda.is_available():
-            return int(torch.cuda.mem_get_info()[0])
-    except Exception:  # no torch CUDA: count the machine's memory
-        pass
+    if device in ("auto", "cuda"):
+        gpu = _gpu_free_bytes()
+        if gpu is not None:
+            return gpu
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+def _gpu_free_bytes() -> Optional[int]:
+    """The first GPU's free memory: from torch where this process has it, else nvidia-smi (a UI whose models run
+    in model processes does not import torch for this)."""
+    import sys
+
+    try:
+        if "torch" in sys.modules:
+            torch = sys.modules["torch"]
+            return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else None
+        import shutil
+        import subprocess
+
+        if shutil.which("nvidia-smi") is None:
+            return None
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+        return int(float(out[0]) * 2**20) if out else None
+    except Exception:  # no usable GPU: count the machine's memory
+        return None
 
 
 def answer_both(sides: list[tuple]) -> Iterator[tuple[int, Event]]:

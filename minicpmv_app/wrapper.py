@@ -32,6 +32,11 @@ class MiniCPMVChat:
     ``model_path`` is a Hugging Face id, a ModelScope id (with ``hub="modelscope"``), a local folder, or
     ``"tiny"`` (an offline toy checkpoint). With ``api_base`` the model runs on an OpenAI-compatible server
     instead (vLLM, SGLang, llama.cpp, Ollama, ``transformers serve``). ``backend`` passes a ready backend.
+
+    ``process="model"`` runs a local model in a model process of its own (what the demos do: this process then
+    never imports torch, and survives the model crashing); ``wait=False`` returns while it loads (``status()``).
+    The default, ``"here"``, loads it in this process, except a generation whose model card pins another
+    transformers.
     """
 
     def __init__(
@@ -49,6 +54,8 @@ class MiniCPMVChat:
         api_timeout: float = 600.0,
         backend: Optional[Backend] = None,
         strip_grounding: bool = True,
+        process: str = "here",
+        wait: bool = True,
     ) -> None:
         self.model_path = model_path
         self.revision = revision
@@ -59,12 +66,17 @@ class MiniCPMVChat:
             backend = OpenAIBackend(api_base, api_key=api_key, model=api_model, timeout=api_timeout)
         if backend is None:
             folder = self.folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
-            backend = load_backend(folder, device, dtype)
+            backend = load_backend(folder, device, dtype, process=process, wait=wait)
         self.backend = backend
         self.strip_grounding = strip_grounding
         # In-process models answer one request at a time; servers batch, so they get more slots.
         self._slots = threading.BoundedSemaphore(max(1, backend.concurrency))
-        log.info("Ready: %s", backend.describe())
+        if backend.status().ready:
+            log.info("Ready: %s", backend.describe())
+
+    def status(self):
+        """Where loading the model is (``backends.base.LoadStatus``): a model process loads in the background."""
+        return self.backend.status()
 
     # -- upstream-compatible API -------------------------------------------------------------
     def chat(self, input: dict, *, with_reasoning: bool = False, **params: Any):

@@ -40,11 +40,10 @@ if RUNTIME:
 
     sys.path.insert(0, str(install(RUNTIMES[RUNTIME])))
 
-from minicpmv_app.ui.gradio_common import run  # noqa: E402
-from minicpmv_app.ui.{module} import build_demo  # noqa: E402
+from minicpmv_app.ui.launcher import run  # noqa: E402
 
 if __name__ == "__main__":
-    run(build_demo, default_model=os.environ["MINICPMV_MODEL"], default_port=7860, description={title!r})
+    run({module!r}, default_model=os.environ["MINICPMV_MODEL"], default_port=7860, description={title!r})
 '''
 
 

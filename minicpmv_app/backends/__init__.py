@@ -1,7 +1,8 @@
 """Backends behind one interface. Which one runs a checkpoint is read from its config.json.
 
-Adding a backend is a new module plus one entry in ``load_backend`` (or in ``OWN_IMPLEMENTATIONS``, for an
-architecture the project implements itself); nothing else branches on it.
+Adding a backend is a new module plus one entry in ``load_here`` (or in ``OWN_IMPLEMENTATIONS``, for an
+architecture the project implements itself). Where a local model runs (this process, or a model process of its
+own) is ``load_backend``'s ``process``; the backends themselves do not know.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import ModelLoadError
 from .base import Backend
@@ -59,16 +60,49 @@ def choose_backend(config: dict) -> str:
     )
 
 
-def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None) -> Backend:
+def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None, *, process: str = "here",
+                 announce: Optional[Callable[[Backend], None]] = None, wait: bool = True) -> Backend:
     """The backend for the checkpoint in ``folder``.
 
-    Native models load here. Remote code runs here only where the installed transformers satisfies its model
-    card's pin (``minicpmv_app.runtimes``); otherwise in a worker process on that pin, installed on first use.
+    ``process="model"``: the model runs in a model process of its own (``process.ModelProcess``), on this
+    transformers or on the runtime its model card pins; this process imports neither torch nor transformers, and
+    with ``wait=False`` it returns before the model is loaded. ``process="here"``: native models and remote code
+    whose pin the installed transformers satisfies load in this process (``announce(backend)`` is called once
+    the knobs are known, before the weights are read); other remote code still goes to a model process on its
+    pin. On ZeroGPU the model must be here (``spaces.GPU`` needs it in the main process).
     """
     from .. import runtimes
-    from ..devices import on_zerogpu, placement
+    from ..devices import on_zerogpu
 
     config = read_config(folder)
+    runtime = runtimes.runtime_for(config) if "AutoModel" in (config.get("auto_map") or {}) else None
+    needs_pin = (config.get("model_type") not in OWN_IMPLEMENTATIONS and runtime is not None
+                 and not runtime.accepted(installed_transformers()))
+    if needs_pin and on_zerogpu():
+        raise ModelLoadError(
+            f"On ZeroGPU the model must run in the app's own process, but {runtimes.generation_name(config)} needs "
+            f"transformers {runtime.transformers} and this Space has {installed_transformers()}. Build the Space "
+            "with python scripts/make_space.py (its 2.6 variant runs the pinned transformers in-process).",
+            key="zerogpu_needs_pin",
+        )
+    if needs_pin or (process == "model" and not on_zerogpu()):
+        from .process import ModelProcess
+
+        where = f"on {runtime.name}" if needs_pin else "on this transformers"
+        log.info("Loading %s (%s) in a model process %s", folder, runtimes.generation_name(config), where)
+        if not needs_pin:
+            return ModelProcess(folder, device, dtype, wait=wait)
+        return ModelProcess(folder, device, dtype, runtime_name=runtime.name, runtime_folder=runtimes.install(runtime),
+                            wait=wait)
+    return load_here(folder, config, device, dtype, announce=announce)
+
+
+def load_here(folder: Path, config: dict, device: str, dtype: Optional[str], *,
+              announce: Optional[Callable[[Backend], None]] = None) -> Backend:
+    """The backend ``config.json`` picks, loaded in this process."""
+    from .. import runtimes
+    from ..devices import placement
+
     own = OWN_IMPLEMENTATIONS.get(config.get("model_type"))
     if own is not None:
         import importlib
@@ -76,31 +110,18 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
         module, class_name = own
         log.info("Loading %s with the app's own %s implementation", folder, config.get("model_type"))
         backend_class = getattr(importlib.import_module(f".{module}", __name__), class_name)
-        return backend_class(folder, placement(device, dtype), config)
-    runtime = runtimes.runtime_for(config)
-    # A generation with a pinned runtime is decided without importing transformers: the worker starts sooner.
-    if runtime is None or "AutoModel" not in (config.get("auto_map") or {}):
-        if choose_backend(config) == "transformers":
-            from .native import NativeBackend
+        return backend_class(folder, placement(device, dtype), config, announce=announce)
+    pinned = "AutoModel" in (config.get("auto_map") or {}) and runtimes.runtime_for(config) is not None
+    # A generation with a pinned runtime is decided without importing transformers: it loads sooner.
+    if not pinned and choose_backend(config) == "transformers":  # choose_backend raises for what cannot load
+        from .native import NativeBackend
 
-            log.info("Loading %s with transformers' own classes", folder)
-            return NativeBackend(folder, placement(device, dtype))
-    if runtime is None or runtime.accepted(installed_transformers()):
-        from .remote_code import RemoteCodeBackend
+        log.info("Loading %s with transformers' own classes", folder)
+        return NativeBackend(folder, placement(device, dtype), config, announce=announce)
+    from .remote_code import RemoteCodeBackend
 
-        log.info("Loading %s (%s) with its own code in this process", folder, runtimes.generation_name(config))
-        return RemoteCodeBackend(folder, placement(device, dtype), config)
-    if on_zerogpu():
-        raise ModelLoadError(
-            f"On ZeroGPU the model must run in the app's own process, but {runtimes.generation_name(config)} needs "
-            f"transformers {runtime.transformers} and this Space has {installed_transformers()}. Build the Space "
-            "with python scripts/make_space.py (its 2.6 variant runs the pinned transformers in-process).",
-            key="zerogpu_needs_pin",
-        )
-    from .worker import WorkerBackend
-
-    log.info("Loading %s (%s) in a worker on %s", folder, runtimes.generation_name(config), runtime.name)
-    return WorkerBackend(folder, device, dtype, runtime.name, runtimes.install(runtime))
+    log.info("Loading %s (%s) with its own code in this process", folder, runtimes.generation_name(config))
+    return RemoteCodeBackend(folder, placement(device, dtype), config, announce=announce)
 
 
 def installed_transformers() -> str:

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 from ..errors import GenerationError, MiniCPMVError, UnsupportedFeatureError
 from ..messages import Conversation
 from ..presets import GenerationSettings
+
+
+@dataclass(frozen=True)
+class LoadStatus:
+    """Where a model is: ``starting`` -> ``loading`` (``fraction`` when known) -> ``ready``, or ``failed``."""
+
+    state: str
+    stage: str = ""
+    fraction: Optional[float] = None
+    error: Optional[MiniCPMVError] = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+READY = LoadStatus("ready")
 
 
 class Backend(ABC):
@@ -36,6 +54,10 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def status(self) -> LoadStatus:
+        """Where loading is; a backend built in this process is loaded once it exists."""
+        return READY
 
     def card(self) -> dict:
         """What runs the model, for an export's run card: the backend, and where and how it runs."""

@@ -7,7 +7,7 @@ import inspect
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from .. import quantization
 from ..devices import Placement
@@ -26,16 +26,28 @@ log = logging.getLogger(__name__)
 class NativeBackend(Backend):
     name = "transformers"
 
-    def __init__(self, folder: Path, placement: Placement):
+    def __init__(self, folder: Path, placement: Placement, config: Optional[dict] = None, *,
+                 announce: Optional[Callable[[Backend], None]] = None):
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 
         self.placement = placement
-        config = read_config(folder)
+        config = config if config is not None else read_config(folder)
         self.model_card: ModelCard = card_for(config.get("model_type")) or unsupported(config)
         self.quantization = quantization.check(config, folder.name)
         try:
             self.processor = AutoProcessor.from_pretrained(folder)
+            # What the page lays itself out by comes from the processor and generation_config.json: it is known
+            # before the weights are read (``announce``: a model process sends it on).
+            self.knobs = model_knobs(self.processor, self.model_card)
+            self.prompts = self.model_card.prompts
+            self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
+            try:
+                self.preset_overrides = {SAMPLING: checkpoint_sampling(GenerationConfig.from_pretrained(folder))}
+            except OSError:  # no generation_config.json: transformers' defaults
+                self.preset_overrides = {SAMPLING: {}}
+            if announce is not None:
+                announce(self)
             self.model = AutoModelForImageTextToText.from_pretrained(
                 folder, dtype=placement.dtype, device_map=placement.device_map
             ).eval()
@@ -47,10 +59,6 @@ class NativeBackend(Backend):
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
         last_position_logits(self.model)
-        self.knobs = model_knobs(self.processor, self.model_card)
-        self.prompts = self.model_card.prompts
-        self.scale_resolution = int(getattr(self.processor.image_processor, "scale_resolution", 448))
-        self.preset_overrides = {SAMPLING: checkpoint_sampling(self.model.generation_config)}
 
     def describe(self) -> str:
         weights = f", {self.quantization.label} weights" if self.quantization else ""

@@ -12,7 +12,7 @@ import logging
 import threading
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from .. import quantization
 from ..devices import Placement
@@ -42,7 +42,8 @@ class OmniLMMBackend(Backend):
     supports_video = False
     preset_overrides = {SAMPLING: UPSTREAM_SAMPLING}
 
-    def __init__(self, folder: Path, placement: Placement, config: dict):
+    def __init__(self, folder: Path, placement: Placement, config: dict, *,
+                 announce: Optional[Callable[[Backend], None]] = None):
         import torch
 
         from ..models.omnilmm import OmniLMMConfig, OmniLMMForCausalLM, OmniLMMProcessor
@@ -58,6 +59,8 @@ class OmniLMMBackend(Backend):
             raise ModelLoadError(f"{folder} has an OmniLMM config.json that cannot be read ({exc}).") from exc
         if placement.device == "cpu" and not self.quantization:
             check_cpu_memory(model_config, placement.dtype)
+        if announce is not None:
+            announce(self)
         try:
             self.processor = OmniLMMProcessor.from_pretrained(folder, model_config)
             # A quantized checkpoint keeps the dtype its unquantized tensors were saved in: another one would mix

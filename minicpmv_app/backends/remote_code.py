@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from .. import quantization
 from ..devices import Placement
@@ -68,7 +68,8 @@ def detect_flavour(chat_method) -> ChatFlavour:
 class RemoteCodeBackend(Backend):
     name = "remote-code"
 
-    def __init__(self, folder: Path, placement: Placement, config: dict):
+    def __init__(self, folder: Path, placement: Placement, config: dict, *,
+                 announce: Optional[Callable[[Backend], None]] = None):
         import torch
 
         self.placement = placement
@@ -76,6 +77,10 @@ class RemoteCodeBackend(Backend):
         self.quantization = quantization.check(config, folder.name)
         try:
             model_class = compat.resolve_class(config["auto_map"]["AutoModel"], folder)
+            if announce is not None and callable(getattr(model_class, "chat", None)):
+                # chat()'s signature (the flavour) gives the knobs before the weights are read.
+                self._set_flavour(detect_flavour(model_class.chat), config)
+                announce(self)
             device_map = (
                 multi_gpu_device_map(model_class, folder, placement.dtype) if placement.multi_gpu else placement.device_map
             )
@@ -89,13 +94,16 @@ class RemoteCodeBackend(Backend):
             raise ModelLoadError(_load_failure(folder, config, exc)) from exc
         if not callable(getattr(self.model, "chat", None)):
             raise ModelLoadError(f"{folder.name} loads with remote code but has no chat() method; it is not a MiniCPM-V checkpoint.")
-        self.flavour = detect_flavour(self.model.chat)
-        self.supports_multi_image = self.supports_video = self.flavour.images_in_content
-        if self.flavour.returns_tuple:
-            self.preset_overrides = {SAMPLING: {"temperature": 0.6}}
-        self.knobs = flavour_knobs(self.flavour, config)
+        self._set_flavour(detect_flavour(self.model.chat), config)
         self._stop: Optional[threading.Event] = None
         self._install_stop_hook()
+
+    def _set_flavour(self, flavour: ChatFlavour, config: dict) -> None:
+        self.flavour = flavour
+        self.supports_multi_image = self.supports_video = flavour.images_in_content
+        if flavour.returns_tuple:
+            self.preset_overrides = {SAMPLING: {"temperature": 0.6}}
+        self.knobs = flavour_knobs(flavour, config)
 
     def describe(self) -> str:
         weights = f", {self.quantization.label} weights" if self.quantization else ""

@@ -1,5 +1,5 @@
 """Runtimes: the exact transformers each remote-code generation's model card pins, installed on first use into
-the user cache and run in a worker process (``minicpmv_app.backends.worker``) unless the installed transformers
+the user cache and run in a model process (``minicpmv_app.backends.process``) unless the installed transformers
 already satisfies the pin."""
 
 from .install import install, install_command, installed, runtime_dir, runtimes_root

@@ -10,7 +10,8 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf
 from ..session import ChatSession
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, chat_view, discard_unusable, info, document_row, grounding_row, refusal, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, discard_unusable, info, document_row, grounding_row, model_line, refusal,
+    session_state, settings_panel,
     stop_button,
 )
 from .gradio_chats import ChatsPanel
@@ -22,7 +23,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
     label = Labels(lang)
     with blocks("MiniCPM-Llama3-V 2.5") as demo:
         gr.Markdown(label("heading_25"))
-        gr.Markdown(f"`{chat.backend.describe()}`")
+        model_line(demo, chat, lang)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload", "webcam", "clipboard"],

@@ -14,7 +14,8 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import is_pdf
 from ..session import ChatSession, is_video
 from .gradio_common import (
-    UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, message_files, ocr_row, refusal, render, session_state, settings_panel,
+    UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, message_files, model_line, ocr_row, refusal, render,
+    session_state, settings_panel,
     stop_button, without_discarded,
 )
 from .gradio_chats import ChatsPanel
@@ -84,7 +85,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
     label = Labels(lang)
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
-        gr.Markdown(f"`{chat.backend.describe()}`")
+        model_line(demo, chat, lang)
         steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, server=chat.backend.name == "openai",
                                                   model_presets=chat.backend.preset_overrides))
         limit = max(1, chat.backend.concurrency)

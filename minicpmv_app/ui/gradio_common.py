@@ -25,7 +25,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf, is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
-from .i18n import localized, request_language, text, user_message
+from .i18n import localized, model_status, request_language, text, user_message
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +360,21 @@ def blocks(title: str) -> gr.Blocks:
     return gr.Blocks(title=title, analytics_enabled=False, delete_cache=UPLOAD_CACHE)
 
 
+def model_line(demo: gr.Blocks, chat, lang: Optional[str]) -> gr.Markdown:
+    """What runs the model; while it loads, how far it is (every second), and if it failed, why. The page is
+    served while a model process loads the weights, so this is what a person sees first."""
+    line = gr.Markdown(model_status(chat, lang), elem_id="model-status")
+    timer = gr.Timer(1.0, active=not chat.status().ready)
+
+    def refresh(request: gr.Request):
+        status = chat.status()
+        return model_status(chat, request_language(request, lang)), gr.Timer(active=status.state in ("starting", "loading"))
+
+    for event in (timer.tick, demo.load):
+        event(refresh, None, [line, timer], show_progress="hidden", api_visibility="private", **UI_STEP)
+    return line
+
+
 def session_state() -> gr.State:
     """Per-browser-session ``ChatSession``; cleared when Gradio drops the session (tab closed)."""
     return gr.State(ChatSession(), time_to_live=SESSION_TTL_S, delete_callback=ChatSession.clear)
@@ -434,33 +449,3 @@ def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:
         show_error=False,
         **getattr(demo, "launch_kwargs", {}),
     )
-
-
-def run(build_demo, *, default_model: str, default_port: int, description: str, argv=None,
-        compare: bool = False) -> None:
-    """What a ``web_demo_*.py`` script does: parse options, load the model, build the UI, serve it. ``compare``:
-    the demo has a Compare tab, which may use a second model (``--compare-model``)."""
-    import argparse
-
-    from .. import cli
-
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.model_arguments(parser, default_model=default_model)
-    if compare:
-        cli.compare_arguments(parser)
-    cli.server_arguments(parser, default_port=default_port)
-    cli.settings_arguments(parser)
-    args = cli.parse(parser, argv)
-    cli.setup_logging()
-    chat = cli.load_chat(args)
-    defaults = cli.settings_defaults(args)
-    refused = [name for name in defaults if schema.BY_NAME[name].knob and name not in chat.knobs]
-    if refused:
-        raise SystemExit(f"error: this model does not take {', '.join(refused)}; its own settings are: "
-                         f"{', '.join(chat.knobs) or 'none'}.")
-    extra = {}
-    if compare:
-        from ..compare import Contenders
-
-        extra["contenders"] = Contenders(chat, cli.compare_options(args))
-    launch(build_demo(chat, lang=args.lang, defaults=defaults, **extra), args, concurrency=chat.backend.concurrency)

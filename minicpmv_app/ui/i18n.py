@@ -97,3 +97,16 @@ TOAST_TITLES_CSS = "".join(
     f'html:lang(zh) .toast-title.{kind}::before{{content:"{TABLES["zh"]["toast_" + kind]}";font-size:var(--text-md)}}'
     for kind in ("error", "info", "warning")
 ) + "html:lang(zh) .toast-count{font-size:var(--text-sm)}"
+
+
+def model_status(chat, lang: Optional[str] = None) -> str:
+    """The line under a page's heading: what runs the model once it is loaded; until then how far loading is
+    ("Loading the model (reading the weights)… 45%"); or, if it failed, its reason in one line."""
+    status = chat.status()
+    if status.ready:
+        return f"`{chat.backend.describe()}`"
+    if status.state == "failed":
+        return text("model_status_failed", lang, message=localized(status.error, lang))
+    stage = text(f"load_stage_{status.stage}", lang) if f"load_stage_{status.stage}" in TABLES[DEFAULT] else status.stage
+    percent = f"{status.fraction:.0%}" if status.fraction is not None else ""
+    return text("model_status_loading", lang, stage=stage, percent=percent)

@@ -70,7 +70,7 @@ def wait_until_generating(chat, before: float) -> None:
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_beam_answer_equals_the_reference_through_the_worker(chats, legacy_corpus, name):
     chat = chats[name]
-    assert chat.backend.name == "worker" and chat.backend.info["transformers"] == "4.40.0"
+    assert chat.backend.name == "model-process" and chat.backend.info["transformers"] == "4.40.0"
     assert beam8(chat) == reference(legacy_corpus / name)
 
 
@@ -136,7 +136,7 @@ def test_a_killed_worker_fails_that_request_and_the_next_one_starts_a_fresh_work
     os.kill(old_pid, 9)
     thread.join(timeout=60)
     assert isinstance(outcome[0], GenerationError) and outcome[0].key == "worker_died"
-    assert "next question starts a fresh worker" in str(outcome[0])
+    assert "next question starts a fresh model process" in str(outcome[0])
     assert beam8(chat) == reference(legacy_corpus / "minicpm-v-2_0")
     assert chat.backend.process.pid != old_pid
 
@@ -253,4 +253,4 @@ def test_a_bare_relative_folder_from_a_process_started_elsewhere(legacy_corpus, 
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome == {"backend": "worker", "answer": reference(legacy_corpus / "minicpm-v-1_0")}
+    assert outcome == {"backend": "model-process", "answer": reference(legacy_corpus / "minicpm-v-1_0")}
