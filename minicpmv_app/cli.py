@@ -27,9 +27,10 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
                        help="Where to download model ids from.")
     group.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --model.")
     group.add_argument("--in-process", action="store_true",
+                       default=(os.environ.get("MINICPMV_IN_PROCESS") or "").lower() in ("1", "true", "yes"),
                        help="Load the model in the UI's own process instead of a model process of its own (the "
                             "default keeps the page responsive and survives the model crashing; ZeroGPU always "
-                            "loads it here).")
+                            "loads it here). $MINICPMV_IN_PROCESS=1 does the same.")
     server = parser.add_argument_group("model server (instead of loading the model here)")
     server.add_argument("--api-base", default=os.environ.get("MINICPMV_API_BASE"),
                         help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, "

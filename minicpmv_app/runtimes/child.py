@@ -36,7 +36,7 @@ def main() -> int:
     except EOFError:
         return 0
     except BaseException as exc:  # sent to the app as a typed error
-        send("error", None, _describe(exc))
+        send("error", None, _describe(_load_error(exc, request)))
         return 1
     import transformers
 
@@ -122,6 +122,20 @@ def _report_progress_bars(send) -> None:
         tqdm = Reporting
 
     hf_logging.tqdm_lib = Library
+
+
+def _load_error(exc: BaseException, request: dict) -> BaseException:
+    """What failed while loading, as a load error (a truncated download raises safetensors' own error)."""
+    from pathlib import Path
+
+    from minicpmv_app.errors import MiniCPMVError, ModelLoadError
+
+    if isinstance(exc, MiniCPMVError):
+        return exc
+    name = Path(request["folder"]).name
+    reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return ModelLoadError(f"The model in {name} could not be loaded ({reason}). If the download was interrupted, "
+                          "download it again.", key="load_failed", model=name, reason=reason)
 
 
 def _call(backend, request: int, payload, send) -> None:

@@ -24,7 +24,7 @@ from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
 from ..media.documents import PDF_SUFFIXES, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
-from .i18n import LANGUAGES, language_of, localized, text, user_message
+from .i18n import LANGUAGES, language_of, localized, model_status, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
 MODES = {
@@ -272,6 +272,23 @@ def grounding_sidebar(session: ChatSession, uploads: UploadFolder, lang: str) ->
     return phrase if locate else None
 
 
+def model_line(chat, lang: str) -> None:
+    """What runs the model; while its model process loads, how far it is (redrawn every second until it is
+    ready, then the whole page once, so the settings follow the loaded model); if it failed, why."""
+    state = chat.status().state
+    if state in ("ready", "failed"):
+        (st.caption if state == "ready" else st.error)(model_status(chat, lang))
+        return
+
+    @st.fragment(run_every=1.0)
+    def loading() -> None:
+        if chat.status().state in ("ready", "failed"):
+            st.rerun()
+        st.info(model_status(chat, lang))
+
+    loading()
+
+
 def main() -> None:
     args = parse_args()
     st.set_page_config(page_title="MiniCPM-V", page_icon="🖼️")
@@ -283,7 +300,7 @@ def main() -> None:
         except Exception as exc:  # a model that cannot load is one message, not a traceback
             st.error(localized(exc, lang))
             st.stop()
-    st.caption(f"`{chat.backend.describe()}`")
+    model_line(chat, lang)
     session, uploads = session_state()
     settings, clear = settings_sidebar(lang, chat.knobs, chat.backend.preset_overrides)
     if clear:

@@ -22,6 +22,7 @@ def png(colour) -> bytes:
 def app(tiny_folder, monkeypatch):
     monkeypatch.setenv("MINICPMV_MODEL", str(tiny_folder))
     monkeypatch.setenv("MINICPMV_DEVICE", "cpu")
+    monkeypatch.setenv("MINICPMV_IN_PROCESS", "1")  # the recorder reads the prompts the model gets, here
     at = AppTest.from_file(SCRIPT, default_timeout=120)
     at.run()
     assert not at.exception, at.exception
@@ -131,6 +132,7 @@ def test_the_sidebar_is_the_settings_schema(app):
 def trained_app(monkeypatch):
     monkeypatch.setenv("MINICPMV_MODEL", "tiny")
     monkeypatch.setenv("MINICPMV_DEVICE", "cpu")
+    monkeypatch.setenv("MINICPMV_IN_PROCESS", "1")  # the recorder reads the prompts the model gets, here
     at = AppTest.from_file(SCRIPT, default_timeout=120)
     at.run()
     assert not at.exception, at.exception
