@@ -50,16 +50,6 @@ def process_memory_kb() -> dict:
 
 
 # -- 1. app overhead --------------------------------------------------------------------------------
-def fixed_length(model, tokens: int):
-    original = model.generate
-
-    def generate(*args, **kwargs):
-        kwargs.update(min_new_tokens=tokens, max_new_tokens=tokens, do_sample=False)
-        return original(*args, **kwargs)
-
-    model.generate = generate
-
-
 def direct_run(chat, image, tokens):
     """model.generate with a TextIteratorStreamer, inputs built by the processor: the baseline."""
     import torch
@@ -114,32 +104,56 @@ def gradio_run(client_factory, image_path, tokens):
     return first - start, time.perf_counter() - start, recorded - start
 
 
+def fixed_length_copy(source: Path, tokens: int) -> Path:
+    """``source`` with a generation_config.json that makes every answer exactly ``tokens`` long: the same for
+    model.generate here and for the model process of a demo, which this process cannot patch."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{tokens}-")) / source.name
+    folder.mkdir()
+    for item in source.iterdir():
+        if item.name != "generation_config.json":
+            (folder / item.name).symlink_to(item.resolve())
+    config = json.loads((source / "generation_config.json").read_text()) if (source / "generation_config.json").is_file() else {}
+    config.update(min_new_tokens=tokens, max_new_tokens=tokens)
+    (folder / "generation_config.json").write_text(json.dumps(config))
+    return folder
+
+
 def app_overhead(tokens: int, repeats: int) -> list[dict]:
     from PIL import Image
 
-    from bench.reliability import serve
+    from bench.reliability import serve_process
     from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.hub import resolve_model_path
     from minicpmv_app.tiny_task import draw
 
-    chat = MiniCPMVChat("tiny-random", device="cpu")
-    fixed_length(chat.backend.model, tokens)
+    folder = fixed_length_copy(resolve_model_path("tiny-random"), tokens)
+    chat = MiniCPMVChat(str(folder), device="cpu")
+    in_child = MiniCPMVChat(str(folder), device="cpu", process="model")
     image = draw("red", "square", size=(448, 448))
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    path = folder / "image.png"
+    path = folder.parent / "image.png"
     image.save(path)
     image_b64 = base64.b64encode(path.read_bytes()).decode()
     loaded = Image.open(path).convert("RGB")
-    times = {"direct": [], "wrapper": [], "gradio": []}
-    with serve(chat) as (_, client):
-        gradio_run(client, str(path), tokens)  # warm-up: first compile/alloc
+    paths = {"direct": "model.generate + streamer", "wrapper": "MiniCPMVChat.stream (here)",
+             "child": "MiniCPMVChat.stream (model process)", "gradio": "Gradio app (model process)",
+             "gradio_here": "Gradio app (--in-process)"}
+    times = {name: [] for name in paths}
+    with serve_process("--device", "cpu", model=str(folder)) as (_, client, _pid), \
+            serve_process("--device", "cpu", "--in-process", model=str(folder)) as (_, client_here, _pid2):
+        for factory in (client, client_here):
+            gradio_run(factory, str(path), tokens)  # warm-up: first compile/alloc
+        wrapper_run(in_child, image_b64, tokens)
         for _ in range(repeats):  # interleaved, so drift hits every path alike
             times["direct"].append(direct_run(chat, loaded, tokens))
             times["wrapper"].append(wrapper_run(chat, image_b64, tokens))
+            times["child"].append(wrapper_run(in_child, image_b64, tokens))
             times["gradio"].append(gradio_run(client, str(path), tokens))
+            times["gradio_here"].append(gradio_run(client_here, str(path), tokens))
+    in_child.backend.close()
     rows = []
     base_ttft = statistics.median(t[0] for t in times["direct"])
     base_rate = statistics.median(tokens / (t[1] - t[0]) for t in times["direct"])
-    for name, label in (("direct", "model.generate + streamer"), ("wrapper", "MiniCPMVChat.stream"), ("gradio", "Gradio app (gradio_client)")):
+    for name, label in paths.items():
         ttft = statistics.median(t[0] for t in times[name])
         rate = statistics.median(tokens / (t[1] - t[0]) for t in times[name])
         rows.append(dict(path=label, ttft_ms=ttft * 1000, ttft_overhead_ms=(ttft - base_ttft) * 1000,
@@ -360,29 +374,29 @@ def long_context_tiny() -> Path:
 def streaming_at_length(lengths, gradio_length: int) -> list[dict]:
     from PIL import Image
 
-    from bench.reliability import serve
+    from bench.reliability import serve_process
     from minicpmv_app import MiniCPMVChat
     from minicpmv_app.tiny_task import draw
 
-    chat = MiniCPMVChat(str(long_context_tiny()), device="cpu")
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    path = folder / "image.png"
+    source = long_context_tiny()
+    path = source.parent / "image.png"
     draw("red", "square", size=(448, 448)).save(path)
     image_b64 = base64.b64encode(path.read_bytes()).decode()
     loaded = Image.open(path).convert("RGB")
     rows = []
-    with serve(chat) as (_, client):
-        for tokens in lengths:
-            fixed_length(chat.backend.model, tokens)
-            repeats = 3 if tokens <= 4000 else 1
-            direct = [direct_run(chat, loaded, tokens) for _ in range(repeats)]
-            wrapped = [wrapper_run(chat, image_b64, tokens) for _ in range(repeats)]
-            row = dict(tokens=tokens, direct_s=statistics.median(t[1] for t in direct),
-                       wrapper_s=statistics.median(t[1] for t in wrapped), gradio_s=float("nan"))
-            if tokens == gradio_length:
+    for tokens in lengths:
+        folder = fixed_length_copy(source, tokens)
+        chat = MiniCPMVChat(str(folder), device="cpu")
+        repeats = 3 if tokens <= 4000 else 1
+        direct = [direct_run(chat, loaded, tokens) for _ in range(repeats)]
+        wrapped = [wrapper_run(chat, image_b64, tokens) for _ in range(repeats)]
+        row = dict(tokens=tokens, direct_s=statistics.median(t[1] for t in direct),
+                   wrapper_s=statistics.median(t[1] for t in wrapped), gradio_s=float("nan"))
+        if tokens == gradio_length:
+            with serve_process("--device", "cpu", model=str(folder)) as (_, client, _pid):
+                gradio_run(client, str(path), 16)  # warm-up
                 row["gradio_s"] = statistics.median(gradio_run(client, str(path), tokens)[1] for _ in range(repeats))
-            chat.backend.model.generate = type(chat.backend.model).generate.__get__(chat.backend.model)
-            rows.append(row)
+        rows.append(row)
     return rows
 
 
@@ -393,12 +407,13 @@ def browser_first_token(repeats: int) -> dict:
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    from bench.reliability import serve
+    from bench.reliability import serve_process
     from minicpmv_app import MiniCPMVChat
+    from minicpmv_app.hub import resolve_model_path
     from minicpmv_app.tiny_task import draw
 
-    chat = MiniCPMVChat("tiny-random", device="cpu")
-    fixed_length(chat.backend.model, 32)
+    folder = fixed_length_copy(resolve_model_path("tiny-random"), 32)
+    chat = MiniCPMVChat(str(folder), device="cpu")
     path = Path(tempfile.mkdtemp(prefix="bench-")) / "image.png"
     draw("red", "square", size=(448, 448)).save(path)
     loaded = Image.open(path).convert("RGB")
@@ -413,7 +428,7 @@ def browser_first_token(repeats: int) -> dict:
             if (start !== null && seen()) { observer.disconnect(); resolve(performance.now() - start); } });
         observer.observe(document.body, {subtree: true, childList: true, characterData: true});
     }); }"""
-    with serve(chat) as (url, _), sync_playwright() as playwright:
+    with serve_process("--device", "cpu", model=str(folder)) as (url, _, _pid), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
         for attempt in range(repeats + 1):  # the first is a warm-up
             page = browser.new_page()
@@ -454,10 +469,6 @@ def timed(code: str) -> float:
 def cold_start() -> list[dict]:
     """Fresh processes: what each part of ``python web_demo_2.6.py --model tiny`` costs, then the whole of it, from
     the command to the first answer (the page answering a question through gradio_client)."""
-    from gradio_client import Client
-
-    from bench.reliability import free_port
-
     rows = [
         dict(step="python itself", seconds=timed("pass")),
         dict(step="import gradio", seconds=timed("import gradio")),
@@ -468,10 +479,26 @@ def cold_start() -> list[dict]:
             "from minicpmv_app import MiniCPMVChat; from minicpmv_app.ui.gradio_26 import build_demo; "
             "build_demo(MiniCPMVChat('tiny', device='cpu'))")),
     ]
+    fresh = tempfile.mkdtemp(prefix="bench-cache-")
+    for label, args, cache in (("first start (empty cache)", [], fresh), ("next start", [], fresh),
+                               ("--in-process", ["--in-process"], fresh)):
+        served, answered = demo_start(args, cache)
+        rows += [dict(step=f"web_demo_2.6.py {label}: page served", seconds=served),
+                 dict(step=f"web_demo_2.6.py {label}: first answer", seconds=answered)]
+    return rows
+
+
+def demo_start(args, cache: str) -> tuple[float, float]:
+    """``web_demo_2.6.py --model tiny`` from the command to the page served, and to its first answer."""
+    from gradio_client import Client
+
+    from bench.reliability import free_port
+
     port = free_port()
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port),
+                                *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, MINICPMV_APP_CACHE=cache))
     try:
         while True:
             try:
@@ -486,9 +513,7 @@ def cold_start() -> list[dict]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    rows += [dict(step="web_demo_2.6.py: page served", seconds=served),
-             dict(step="web_demo_2.6.py: first answer", seconds=answered)]
-    return rows
+    return served, answered
 
 
 # -- 8. JPEG draft mode ------------------------------------------------------------------------------------
@@ -552,9 +577,9 @@ def main() -> None:
     if want(1):
         overhead = app_overhead(tokens, repeats)
         print(f"\n1. App overhead ({tokens} tokens, greedy, median of {repeats}, tiny random model)")
-        print(f"{'path':<30} {'TTFT ms':>9} {'TTFT +ms':>9} {'tokens/s':>9} {'vs direct':>10}")
+        print(f"{'path':<38} {'TTFT ms':>9} {'TTFT +ms':>9} {'tokens/s':>9} {'vs direct':>10}")
         for r in overhead:
-            print(f"{r['path']:<30} {r['ttft_ms']:>9.1f} {r['ttft_overhead_ms']:>9.1f} {r['tokens_per_s']:>9.1f} {r['ratio']:>10.2f}")
+            print(f"{r['path']:<38} {r['ttft_ms']:>9.1f} {r['ttft_overhead_ms']:>9.1f} {r['tokens_per_s']:>9.1f} {r['ratio']:>10.2f}")
     if want(2):
         videos = video(10 if args.quick else 60)
         print(f"\n2. Video: {'10' if args.quick else '60'} s 1280x720 30 fps clip, frames sampled the app's way")
@@ -596,7 +621,7 @@ def main() -> None:
         starts = cold_start()
         print("\n7. Cold start (fresh processes, seconds)")
         for r in starts:
-            print(f"{r['step']:<40} {r['seconds']:>7.2f}")
+            print(f"{r['step']:<58} {r['seconds']:>7.2f}")
     if want(8):
         draft = jpeg_draft()
         print("\n8. JPEG draft mode: a 4032x3024 JPEG for the tiny's slice budget "

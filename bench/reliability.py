@@ -377,17 +377,17 @@ def many_sessions(client_factory, count: int, image: str, pid=None) -> dict:
 
 
 @contextmanager
-def serve_process(*args):
+def serve_process(*args, model: str = "tiny"):
     """``web_demo_2.6.py --model tiny`` as its own process: its memory is measured without the clients'."""
     import subprocess
 
     from gradio_client import Client
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", "tiny", "--port", str(port), *args],
+    process = subprocess.Popen([sys.executable, str(ROOT / "web_demo_2.6.py"), "--model", model, "--port", str(port), *args],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while True:
         try:
             Client(url, verbose=False)
