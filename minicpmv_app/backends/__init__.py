@@ -74,6 +74,8 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
     from .. import runtimes
     from ..devices import on_zerogpu
 
+    if process not in ("here", "model"):
+        raise ValueError(f"process must be 'here' or 'model', not {process!r}")
     config = read_config(folder)
     runtime = runtimes.runtime_for(config) if "AutoModel" in (config.get("auto_map") or {}) else None
     needs_pin = (config.get("model_type") not in OWN_IMPLEMENTATIONS and runtime is not None

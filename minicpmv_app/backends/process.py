@@ -67,7 +67,7 @@ class ModelProcess(Backend):
         self.folder, self.device, self.dtype = Path(folder).expanduser().resolve(), device, dtype
         self.runtime_name, self.runtime_folder = runtime_name, runtime_folder
         self.process: Optional[subprocess.Popen] = None
-        self._send_lock = threading.Lock()
+        self._send_lock, self._restart_lock = threading.Lock(), threading.Lock()
         self._ids = itertools.count(1)
         self._replies: dict[int, queue.Queue] = {}
         self._changed = threading.Condition()
@@ -80,7 +80,8 @@ class ModelProcess(Backend):
 
     # -- the process ------------------------------------------------------------------------------
     def _start(self) -> None:
-        path = ([str(self.runtime_folder)] if self.runtime_folder else []) + [str(PROJECT_ROOT)]
+        runtime = self.runtime_folder or _transformers_ahead()
+        path = ([str(runtime)] if runtime else []) + [str(PROJECT_ROOT)]
         if os.environ.get("PYTHONPATH"):
             path.append(os.environ["PYTHONPATH"])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONUNBUFFERED="1")
@@ -107,8 +108,8 @@ class ModelProcess(Backend):
             except (EOFError, OSError, pickle.UnpicklingError, ValueError):
                 break
             if request is not None:
-                waiting = self._replies.get(request)
-                if waiting is not None:
+                sent_to, waiting = self._replies.get(request, (None, None))
+                if waiting is not None and sent_to is process:
                     waiting.put((kind, payload))
                 continue
             with self._changed:
@@ -131,8 +132,9 @@ class ModelProcess(Backend):
                     f"The model process stopped while loading the model (exit code {code}: {_cause(code)}).",
                     key="worker_died", code=code))
             self._changed.notify_all()
-        for waiting in list(self._replies.values()):
-            waiting.put(("died", code))
+        for sent_to, waiting in list(self._replies.values()):
+            if sent_to is process:  # not the requests of a fresh process started meanwhile
+                waiting.put(("died", code))
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -157,6 +159,13 @@ class ModelProcess(Backend):
             if path.is_file():
                 digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return default_cache_dir() / "model-info" / f"{digest.hexdigest()[:32]}.json"
+
+    def _request(self, message) -> None:
+        """Send a request; a process that died since it was checked fails it as a crash would."""
+        try:
+            self._send(message)
+        except OSError as exc:
+            raise self._died(_exit_code(self.process)) from exc
 
     def status(self) -> LoadStatus:
         """Where the load is (``starting``, ``loading``, ``ready`` or ``failed``)."""
@@ -227,19 +236,20 @@ class ModelProcess(Backend):
         retried (it would fail the same way for every question): its error is raised."""
         if self._status.state == "failed":
             raise self._status.error
-        if self._status.ready and not self._alive():
-            log.warning("The model process is gone; starting a fresh one.")
-            self.close()
-            self._start()
+        with self._restart_lock:  # two sessions finding it gone start one fresh process
+            if self._status.ready and not self._alive():
+                log.warning("The model process is gone; starting a fresh one.")
+                self.close()
+                self._start()
         self.wait_until_ready()
 
     def _call(self, method: str, *args) -> Any:
         """A quick question answered by the model process's reader (no generation involved)."""
         self._ensure_running()
-        request = next(self._ids)
-        replies = self._replies[request] = queue.Queue()
+        request, replies = next(self._ids), queue.Queue()
+        self._replies[request] = (self.process, replies)
         try:
-            self._send(("call", request, (method, args)))
+            self._request(("call", request, (method, args)))
             kind, payload = replies.get(timeout=120)
         finally:
             self._replies.pop(request, None)
@@ -253,14 +263,14 @@ class ModelProcess(Backend):
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
         self._ensure_running()
-        request = next(self._ids)
-        replies = self._replies[request] = queue.Queue()
+        request, replies = next(self._ids), queue.Queue()
+        self._replies[request] = (self.process, replies)
         shared = shared_pixels.Sharing()
         ended = False
         finished = threading.Event()
         try:
             message = ("generate", request, (shared.wrap(conversation), replace(settings, params=dict(settings.params))))
-            self._send(message)
+            self._request(message)
             threading.Thread(target=self._forward_stop, args=(stop, finished, request), daemon=True).start()
             while True:
                 kind, payload = replies.get()
@@ -300,6 +310,20 @@ class ModelProcess(Backend):
         return GenerationError(
             f"The model process stopped while answering (exit code {code}: {_cause(code)}). "
             "Ask again: the next question starts a fresh model process.", key="worker_died", code=code)
+
+
+def _transformers_ahead() -> Optional[str]:
+    """Where this interpreter's transformers comes from, when that is not its site-packages (a Space's app.py that
+    put a pinned runtime first on ``sys.path``): the model process must import the same one."""
+    import site
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        folder = Path(str(distribution("transformers").locate_file(""))).resolve()
+    except PackageNotFoundError:
+        return None
+    standard = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return None if folder in standard else str(folder)
 
 
 def remembered_info(path: Path) -> Optional[dict]:
