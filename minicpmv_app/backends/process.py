@@ -113,7 +113,7 @@ class ModelProcess(Backend):
                     waiting.put((kind, payload))
                 continue
             with self._changed:
-                if kind == "progress":
+                if kind == "progress" and not self._status.ready:  # a bar drawn later is not a load
                     self._status = LoadStatus("loading", payload.get("stage", ""), payload.get("fraction"))
                 elif kind == "info":
                     if self._info is not None and self._info != payload:
