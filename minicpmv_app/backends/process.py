@@ -211,11 +211,6 @@ class ModelProcess(Backend):
     def scale_resolution(self) -> int:
         return self._early()["scale_resolution"]
 
-    @property
-    def serves(self) -> str:
-        """The backend that runs the model in the process (``transformers``, ``remote-code``, ``omnilmm``)."""
-        return self._early()["name"]
-
     def describe(self) -> str:
         where = f"a model process on {self.runtime_name}" if self.runtime_name else "a model process"
         return f"{self.info.get('describe', self.folder.name)} in {where}"
