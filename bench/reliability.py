@@ -330,19 +330,37 @@ def photo_turns_in_memory(count: int, folder: Path) -> dict:
 
 
 def mixed_turns(client_factory, turns: int, folder: Path, pid) -> dict:
-    """``turns`` turns of every kind (good pictures, bad files, a refused PDF, exports, an import), RSS sampled:
-    growth after warm-up (the first tenth) is what a leak would show."""
+    """``turns`` turns of every kind (small and photo-size pictures, a 2-page A4 PDF, bad files, a refused PDF,
+    exports, an import), RSS sampled for the UI process and for its model process: growth after warm-up (the first
+    tenth) is what a leak would show."""
+    import psutil
     from gradio_client import handle_file
+
+    from minicpmv_app.tiny_task import draw
 
     empty = folder / "empty.png"
     empty.write_bytes(b"")
     garbage = folder / "garbage.pdf"
     garbage.write_bytes(b"not a pdf" * 50)
+    photo = folder / "photo.jpg"
+    draw("blue", "circle", size=(4032, 3024)).save(photo, quality=90)
+    document = folder / "two-pages.pdf"
+    pages = [draw(c, s, size=(1240, 1754)) for c, s in (("red", "square"), ("green", "triangle"))]
+    pages[0].save(document, save_all=True, append_images=pages[1:], resolution=150)
+
+    def both() -> tuple[float, float]:
+        children = psutil.Process(pid).children(recursive=True)
+        return rss_mb(pid), sum(child.memory_info().rss for child in children) / 2**20
+
     client, samples, warm = client_factory(), [], None
     for turn in range(turns):
         kind = turn % 10
-        if kind in (0, 1, 2, 3, 4):
+        if kind in (0, 1, 2):
             ask(client, "What colour is the shape?", [str(folder / f"user_{turn % 4}.png")])
+        elif kind == 3:
+            ask(client, "What colour is the shape?", [str(photo)])
+        elif kind == 4:
+            ask(client, "What colour is the second page?", [str(document)])
         elif kind == 5:
             ask(client, "What colour is the shape?", [str(empty)])
         elif kind == 6:
@@ -357,11 +375,12 @@ def mixed_turns(client_factory, turns: int, folder: Path, pid) -> dict:
         else:
             client.predict(api_name="/clear")
         if turn + 1 == max(1, turns // 10):
-            warm = rss_mb(pid)
+            warm = both()
         if (turn + 1) % max(1, turns // 5) == 0:
-            samples.append(round(rss_mb(pid)))
-    end = rss_mb(pid)
-    return dict(turns=turns, rss_warm=warm, rss_end=end, growth=(end - warm) / warm, samples=samples)
+            samples.append(tuple(round(x) for x in both()))
+    end = both()
+    return dict(turns=turns, rss_warm=warm, rss_end=end, samples=samples,
+                growth=tuple((e - w) / w for e, w in zip(end, warm)))
 
 
 def many_sessions(client_factory, count: int, image: str, pid=None) -> dict:
@@ -519,9 +538,11 @@ def loss_rows(exports: dict, zero_pages: str, photos: dict, mixed: dict) -> list
         ("a 0-page PDF: the page says", zero_pages[:60]),
         ("200 photo turns (4032x3024) in the memory: kept / reopened",
          f"{photos['kept']} of {photos['asked']} / {photos['reopened']} ({photos['limit_mb']:.0f} MB a browser)"),
-        ("500 mixed turns (pictures, bad files, exports, imports): RSS",
-         f"{mixed['rss_warm']:.0f} after warm-up -> {mixed['rss_end']:.0f} MB ({mixed['growth']:+.1%})"),
-        ("  RSS every 100 turns (MB)", " / ".join(map(str, mixed["samples"]))),
+        *((f"500 mixed turns (pictures, PDFs, bad files, exports, imports): {who} RSS",
+           f"{mixed['rss_warm'][i]:.0f} after warm-up -> {mixed['rss_end'][i]:.0f} MB ({mixed['growth'][i]:+.1%})")
+          for i, who in enumerate(("UI", "model process"))),
+        ("  RSS every 100 turns, UI + model process (MB)",
+         " / ".join(f"{ui}+{model}" for ui, model in mixed["samples"])),
     ]
 
 

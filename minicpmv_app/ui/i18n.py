@@ -80,7 +80,7 @@ class Labels:
         return self.i18n(key) if self.i18n is not None else text(key, self.forced)
 
     def launch_kwargs(self) -> dict:
-        page = {"head": page_language_script(self.forced), "css": TOAST_TITLES_CSS}
+        page = {"head": page_language_script(self.forced) + RANGE_NOTE_SCRIPT, "css": TOAST_TITLES_CSS}
         return {"i18n": self.i18n, **page} if self.i18n is not None else page
 
 
@@ -88,6 +88,38 @@ def page_language_script(forced: Optional[str]) -> str:
     """The page's <html lang>: the forced language, else the browser's, so the CSS below can follow it."""
     value = f"'{forced}'" if forced in TABLES else "(navigator.language || 'en')"
     return f"<script>document.documentElement.lang = {value};</script>"
+
+
+# A number typed into a slider's box outside its range is clamped by Gradio when the box loses focus, with no word
+# said. Read in the capture phase, before Gradio's own handler clamps it, the typed value gets a note under the
+# slider in the page's language (the range is the same one the API refuses with, ``settings.SCHEMA``).
+RANGE_NOTE_SCRIPT = """<script>
+(() => {
+  const notes = %s;
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || !["number-input", "range-input"].includes(box.dataset.testid)) return;
+    const block = box.closest(".block");
+    let note = block && block.querySelector(".range-note");
+    const value = parseFloat(box.value), low = parseFloat(box.min), high = parseFloat(box.max);
+    if (box.dataset.testid === "range-input" || isNaN(value) || isNaN(low) || isNaN(high)
+        || (value >= low && value <= high)) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) {
+      note = document.createElement("div");
+      note.className = "range-note";
+      note.setAttribute("role", "status");
+      note.style.cssText = "color: var(--error-text-color); font-size: var(--text-sm); padding-top: 2px";
+      block.appendChild(note);
+    }
+    const words = (document.documentElement.lang || "en").startsWith("zh") ? notes.zh : notes.en;
+    note.textContent = words.replace("{low}", box.min).replace("{high}", box.max)
+                            .replace("{value}", value < low ? box.min : box.max);
+  }, true);
+})();
+</script>""" % json.dumps({code: TABLES[code]["range_note"] for code in LANGUAGES}, ensure_ascii=False)
 
 
 # Gradio writes its toast titles ("Error", "Info", "Warning") from the toast's type and never translates them;

@@ -156,6 +156,26 @@ def test_2_5_labels_are_words_not_objects(app25, app26, browser):
     assert "drop" not in (page.locator("#chat-input textarea").first.get_attribute("placeholder") or "").lower()
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_number_typed_outside_a_sliders_range_is_said_and_the_shown_value_is_used(app26, browser, recorder, lang):
+    """Gradio clamps a typed 9 to the slider's end when the box loses focus; the page says so under the slider, in
+    its language, and the answer is generated with the value the page shows."""
+    page = open_page(browser, app26, lang)
+    page.get_by_text(text("settings", lang)).click()
+    box = page.locator("#setting-temperature input[type=number]")
+    box.fill("9")
+    box.press("Tab")
+    note = page.locator("#setting-temperature .range-note")
+    wait_for(lambda: note.count() and note.inner_text() == text("range_note", lang, low=0, high=5, value=5), timeout=10)
+    assert box.input_value() == "5"
+    send(page, "What now?")
+    wait_for(lambda: answered(page, 0), timeout=300)
+    assert recorder.calls[-1]["kwargs"]["temperature"] == 5
+    box.fill("1")  # a value inside the range takes the note away
+    box.press("Tab")
+    wait_for(lambda: note.count() == 0, timeout=10)
+
+
 def test_one_stop_button_enabled_only_while_answering(ui_chat, recorder, browser):
     recorder.force_length = True
     with served(gradio_26.build_demo(ui_chat, defaults={"max_new_tokens": 2000})) as (url, _):
