@@ -312,11 +312,18 @@ def photo_turns_in_memory(count: int, folder: Path) -> dict:
     from minicpmv_app.session import ChatSession, State, Turn
     from minicpmv_app.tiny_task import draw
 
-    photo = folder / "photo.jpg"
-    draw("green", "circle", size=(4032, 3024)).save(photo, quality=90)
+    from PIL import ImageDraw
+
+    # Every turn its own photo (the memory keeps shrunk copies by content, so one photo repeated would flatter it).
+    bases = [draw(colour, shape, size=(4032, 3024)) for colour in ("green", "red", "blue", "yellow")
+             for shape in ("circle", "square", "triangle")]
+    os.environ["MINICPMV_HOME"] = str(folder / "home")  # the vault in the temp folder, not the user's
     store, kept, chat_id = memory.empty(), 0, None
     session = ChatSession()
     for index in range(count):
+        photo, picture = folder / f"photo-{index}.jpg", bases[index % len(bases)].copy()
+        ImageDraw.Draw(picture).rectangle((0, 0, 40, 40), fill=(index % 256, index // 256, 0))
+        picture.save(photo, quality=90)
         session.turns.append(Turn(f"photo {index}", [str(photo)], State.ANSWERED, answer="green"))
         data = transcript.export_json(session, {}, picture_side=memory.STORE_PICTURE_SIDE)
         try:

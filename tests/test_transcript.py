@@ -178,3 +178,31 @@ def test_html_answers_are_sanitised_whatever_their_case(answer):
 
     turn = Turn("Table Recognition:", [], State.ANSWERED, answer=answer, answer_format="html")
     assert "onerror" not in shown(turn).lower() and "<img" not in shown(turn).lower()
+
+
+def test_saving_a_photo_chat_after_every_turn_shrinks_each_photo_once(tmp_path, monkeypatch):
+    """The memory saves the whole chat after each turn: earlier photos are not shrunk again, and what is stored is
+    the same each time. The kept copies stay within their bound."""
+    from minicpmv_app import transcript
+    from minicpmv_app.session import Turn
+    from minicpmv_app.tiny_task import draw
+
+    shrinks = []
+    original = Image.Image.thumbnail
+    monkeypatch.setattr(Image.Image, "thumbnail", lambda self, *a, **k: (shrinks.append(self.size), original(self, *a, **k))[1])
+    session, stored = ChatSession(), {}
+    for index, colour in enumerate(("red", "green", "blue", "yellow", "purple", "orange")):
+        photo = tmp_path / f"photo-{index}.jpg"
+        draw(colour, "circle", size=(1920, 1440)).save(photo, quality=90)
+        session.turns.append(Turn(f"photo {index}", [str(photo)], State.ANSWERED, answer=colour))
+        saved = json.loads(export_json(session, {}, picture_side=1024))
+        for turn in saved["turns"]:
+            stored.setdefault(turn["question"], set()).add(turn["images"][0]["data"])
+    assert len(shrinks) == 6 and all(size == (1920, 1440) for size in shrinks)
+    assert all(len(copies) == 1 for copies in stored.values())  # each photo stored the same way every save
+    assert Image.open(io.BytesIO(base64.b64decode(next(iter(stored["photo 5"]))))).size == (1024, 768)
+    monkeypatch.setattr(transcript, "_SHRUNK_MAX_BYTES", 300_000)  # a smaller bound: the oldest copies leave
+    draw("red", "square", size=(1920, 1440)).save(tmp_path / "new.jpg", quality=90)
+    newest = transcript.shrunk((tmp_path / "new.jpg").read_bytes(), "image/jpeg", 1024)
+    assert sum(len(data) for data, _ in transcript._SHRUNK.values()) <= 300_000
+    assert list(transcript._SHRUNK.values())[-1] == newest
