@@ -187,6 +187,11 @@ def test_saving_a_photo_chat_after_every_turn_shrinks_each_photo_once(tmp_path, 
     from minicpmv_app.session import Turn
     from minicpmv_app.tiny_task import draw
 
+    from collections import OrderedDict
+
+    # The copies are kept for the process's life: start from none, so other tests' pictures do not count here.
+    monkeypatch.setattr(transcript, "_SHRUNK", OrderedDict())
+    monkeypatch.setattr(transcript, "_shrunk_bytes", [0])
     shrinks = []
     original = Image.Image.thumbnail
     monkeypatch.setattr(Image.Image, "thumbnail", lambda self, *a, **k: (shrinks.append(self.size), original(self, *a, **k))[1])
