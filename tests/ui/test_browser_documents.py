@@ -141,7 +141,14 @@ def test_protected_then_empty_then_garbage_pdfs_each_get_their_own_message_and_l
 
         folder = str(gr.utils.get_upload_folder())
         send(page, "What colour is the shape?")  # Enter again: a text-only question, no stale file
-        answered(page, 1)
+        try:
+            answered(page, 1)
+        except AssertionError:  # say what the page showed instead
+            page.screenshot(path=str(tmp_path / f"no_answer_{lang}.png"), full_page=True)
+            raise AssertionError(f"no answer; the page shows toasts {toast_texts(page)!r}, message box "
+                                 f"{page.locator('#chat-input textarea').input_value()!r}, "
+                                 f"editable {page.locator('#chat-input textarea').is_editable()}, "
+                                 f"bubbles {bot_texts(page)!r}; screenshot {tmp_path}") from None
         said = toast_texts(page) + " ".join(bot_texts(page))
         assert folder not in said and "/tmp" not in said  # no message names a server path
 
