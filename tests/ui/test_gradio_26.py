@@ -39,7 +39,8 @@ def files_in(display):
 
 def test_single_image_streams_an_answer(app, image_file, recorder, ui_chat):
     _, client = app
-    final, outputs = ask(client(), "What is in the image?", [image_file()], max_new_tokens=40)
+    recorder.force_length = True  # 300 tokens, however early random weights would stop (see test_gradio_25)
+    final, outputs = ask(client(), "What is in the image?", [image_file()], max_new_tokens=300)
     assert [b["role"] for b in final] == ["user", "user", "assistant"]
     assert bubble_text(final[-1]) and not bubble_text(final[-1]).startswith("⚠️")
     assert len(outputs) > 2  # the answer arrived in several updates
@@ -126,7 +127,8 @@ def test_images_and_video_cannot_be_mixed(app, image_file, clip):
         session.predict({"text": "both", "files": [handle_file(str(image_file())), handle_file(str(clip()))]},
                         api_name="/add_turn")
     final, _ = ask(session, "Just text now.")  # nothing was recorded: the next question is the first turn
-    assert [b["role"] for b in final] == ["user", "assistant"]
+    # One question and its answer (random weights may also write grounding tags, which add a notice bubble).
+    assert [b["role"] for b in final][:2] == ["user", "assistant"] and [b["role"] for b in final].count("user") == 1
 
 
 def test_few_shot_examples_go_first(app, image_file, recorder, ui_chat):
