@@ -186,22 +186,43 @@ def _jpeg(image: Image.Image) -> tuple[bytes, str]:
     return buffer.getvalue(), "image/jpeg"
 
 
+class _ShrunkCopies:
+    """Shrunk pictures by content, least recently used out first, within ``max_bytes`` in all."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.copies: "OrderedDict[tuple[bytes, int], tuple[bytes, str]]" = OrderedDict()
+        self.held = 0  # bytes in ``copies``
+        self._lock = threading.Lock()
+
+    def get(self, key) -> Optional[tuple[bytes, str]]:
+        with self._lock:
+            if key in self.copies:
+                self.copies.move_to_end(key)
+                return self.copies[key]
+        return None
+
+    def put(self, key, copy: tuple[bytes, str]) -> None:
+        with self._lock:
+            if key not in self.copies:
+                self.copies[key] = copy
+                self.held += len(copy[0])
+            while self.held > self.max_bytes:
+                self.held -= len(self.copies.popitem(last=False)[1][0])
+
+
 # The memory saves the whole chat after every turn, so without this each save shrank every photo of the chat
-# again (a 4032x3024 JPEG takes about 0.25 s here, so a chat of 50 photos spent about 12 s per save). The shrunk copies
-# are kept by content, least recently used first out, within a bound the UI's memory can afford.
-_SHRUNK: "OrderedDict[tuple[bytes, int], tuple[bytes, str]]" = OrderedDict()
-_SHRUNK_MAX_BYTES = 48 * 2**20
-_shrunk_lock = threading.Lock()
-_shrunk_bytes = [0]  # what _SHRUNK holds
+# again (a 4032x3024 JPEG takes about 0.25 s here, so a chat of 50 photos spent about 12 s per save). The shrunk
+# copies are kept within a bound the UI's memory can afford.
+_SHRUNK = _ShrunkCopies(48 * 2**20)
 
 
 def shrunk(data: bytes, mime: str, side: int) -> tuple[bytes, str]:
     """A picture no larger than ``side`` a side: as it is when it fits, else resized and stored as JPEG."""
     key = (hashlib.blake2b(data, digest_size=16).digest(), side)
-    with _shrunk_lock:
-        if key in _SHRUNK:
-            _SHRUNK.move_to_end(key)
-            return _SHRUNK[key]
+    kept = _SHRUNK.get(key)
+    if kept is not None:
+        return kept
     with Image.open(io.BytesIO(data)) as opened:
         if max(opened.size) <= side:
             return data, mime
@@ -211,12 +232,7 @@ def shrunk(data: bytes, mime: str, side: int) -> tuple[bytes, str]:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=90)
     result = buffer.getvalue(), "image/jpeg"
-    with _shrunk_lock:
-        if key not in _SHRUNK:
-            _SHRUNK[key] = result
-            _shrunk_bytes[0] += len(result[0])
-        while _shrunk_bytes[0] > _SHRUNK_MAX_BYTES:
-            _shrunk_bytes[0] -= len(_SHRUNK.popitem(last=False)[1][0])
+    _SHRUNK.put(key, result)
     return result
 
 

@@ -187,11 +187,8 @@ def test_saving_a_photo_chat_after_every_turn_shrinks_each_photo_once(tmp_path, 
     from minicpmv_app.session import Turn
     from minicpmv_app.tiny_task import draw
 
-    from collections import OrderedDict
-
     # The copies are kept for the process's life: start from none, so other tests' pictures do not count here.
-    monkeypatch.setattr(transcript, "_SHRUNK", OrderedDict())
-    monkeypatch.setattr(transcript, "_shrunk_bytes", [0])
+    monkeypatch.setattr(transcript, "_SHRUNK", transcript._ShrunkCopies(transcript._SHRUNK.max_bytes))
     shrinks = []
     original = Image.Image.thumbnail
     monkeypatch.setattr(Image.Image, "thumbnail", lambda self, *a, **k: (shrinks.append(self.size), original(self, *a, **k))[1])
@@ -206,8 +203,8 @@ def test_saving_a_photo_chat_after_every_turn_shrinks_each_photo_once(tmp_path, 
     assert len(shrinks) == 6 and all(size == (1920, 1440) for size in shrinks)
     assert all(len(copies) == 1 for copies in stored.values())  # each photo stored the same way every save
     assert Image.open(io.BytesIO(base64.b64decode(next(iter(stored["photo 5"]))))).size == (1024, 768)
-    monkeypatch.setattr(transcript, "_SHRUNK_MAX_BYTES", 300_000)  # a smaller bound: the oldest copies leave
+    transcript._SHRUNK.max_bytes = 300_000  # a smaller bound: the oldest copies leave
     draw("red", "square", size=(1920, 1440)).save(tmp_path / "new.jpg", quality=90)
     newest = transcript.shrunk((tmp_path / "new.jpg").read_bytes(), "image/jpeg", 1024)
-    assert sum(len(data) for data, _ in transcript._SHRUNK.values()) <= 300_000
-    assert list(transcript._SHRUNK.values())[-1] == newest
+    assert sum(len(data) for data, _ in transcript._SHRUNK.copies.values()) <= 300_000
+    assert list(transcript._SHRUNK.copies.values())[-1] == newest
