@@ -1,0 +1,109 @@
+"""When a test fails, what the browser and the Gradio server did during it: the page's API requests and console
+errors, and each event the queue received, started and finished, with times. A test that times out waiting for the
+page then says whether the event left the page, reached the server, or never finished.
+
+A diagnostic only: it changes nothing the app does, and it records only while a test runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pytest
+
+_LOG: list[str] = []
+_T0 = [time.monotonic()]
+_PATCHED = [False]
+
+
+def _say(line: str) -> None:
+    if len(_LOG) < 2000:
+        _LOG.append(f"{time.monotonic() - _T0[0]:7.2f}s {line}")
+
+
+def _watch_page(page) -> None:
+    def request(req):
+        if "/gradio_api/" in req.url and "/file=" not in req.url:
+            body = (req.post_data or "")[:120] if req.method == "POST" else ""
+            _say(f"page → {req.method} {req.url.split('/gradio_api/')[-1][:60]} {body}")
+
+    def failed(req):
+        _say(f"page ✗ {req.url.split('/gradio_api/')[-1][:60]} {req.failure}")
+
+    page.on("request", request)
+    page.on("requestfailed", failed)
+    page.on("console", lambda msg: msg.type in ("error", "warning") and _say(f"console {msg.type}: {msg.text[:200]}"))
+    page.on("pageerror", lambda exc: _say(f"page error: {str(exc)[:200]}"))
+
+
+def _patch() -> None:
+    """Browsers, contexts and pages made by any test get the watchers; the Gradio queue reports its events."""
+    if _PATCHED[0]:
+        return
+    _PATCHED[0] = True
+    try:
+        from playwright.sync_api import Browser, BrowserContext
+    except ImportError:
+        Browser = BrowserContext = None
+    if Browser is not None:
+        def pages(make):
+            @functools.wraps(make)
+            def wrapped(self, *args, **kwargs):
+                made = make(self, *args, **kwargs)
+                _watch_page(made)
+                return made
+            return wrapped
+
+        def contexts(make):
+            @functools.wraps(make)
+            def wrapped(self, *args, **kwargs):
+                made = make(self, *args, **kwargs)
+                made.on("page", _watch_page)
+                return made
+            return wrapped
+
+        Browser.new_page = pages(Browser.new_page)
+        Browser.new_context = contexts(Browser.new_context)
+    try:
+        from gradio import queueing
+    except ImportError:
+        return
+    push, process = queueing.Queue.push, queueing.Queue.process_events
+
+    async def pushed(self, body, request, username):
+        name = _name(self, body.fn_index)
+        _say(f"server ← event {name} session {str(body.session_hash)[:6]}")
+        return await push(self, body, request, username)
+
+    async def processed(self, events, batch, begin_time, fn):
+        _say(f"server ▶ {fn.name} ({len(events)} event(s), waited {time.time() - begin_time:.1f}s)")
+        try:
+            return await process(self, events, batch, begin_time, fn)
+        finally:
+            _say(f"server ■ {fn.name}")
+
+    queueing.Queue.push, queueing.Queue.process_events = pushed, processed
+
+
+def _name(queue, fn_index) -> str:
+    try:
+        return queue.blocks.fns[fn_index].name
+    except Exception:
+        return str(fn_index)
+
+
+@pytest.fixture(autouse=True)
+def page_log():
+    _patch()
+    _LOG.clear()
+    _T0[0] = time.monotonic()
+    yield _LOG
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _LOG:
+        report.sections.append(("page and queue log", "\n".join(_LOG[-300:])))
