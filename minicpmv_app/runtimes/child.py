@@ -16,6 +16,9 @@ import threading
 
 
 def main() -> int:
+    from minicpmv_app.allocator import limit_arenas
+
+    limit_arenas()  # before torch's threads start
     # The protocol owns stdout: anything the model code prints goes to stderr instead.
     channel_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -18,7 +18,9 @@ def run(ui: str, *, default_model: str, default_port: int, description: str,
     """``ui``: the Gradio module under ``minicpmv_app.ui`` whose ``build_demo(chat, ...)`` makes the page.
     ``compare``: the page has a Compare tab, which may use a second model (``--compare-model``)."""
     from .. import cli, settings
+    from ..allocator import limit_arenas
 
+    limit_arenas()  # before gradio's and the model reader's threads start
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.model_arguments(parser, default_model=default_model)
     if compare:
