@@ -7,6 +7,8 @@ them from there. Small pictures (most video frames) stay in the pickle, where th
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, replace
 from multiprocessing import shared_memory
 
@@ -16,6 +18,11 @@ from ..media.video import Video
 from ..messages import Conversation, Message
 
 SHARE_FROM_BYTES = 1 << 20  # pictures with at least this many bytes of pixels go through shared memory
+
+
+def block_prefix(pid: int) -> str:
+    """The start of the names of the blocks an app process makes (in /dev/shm on Linux): whose they are shows."""
+    return f"minicpmv-{pid}-"
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,8 @@ class Sharing:
         if picture.mode not in ("RGB", "RGBA", "L") or len(picture.getbands()) * picture.width * picture.height < SHARE_FROM_BYTES:
             return picture
         pixels = picture.tobytes()
-        block = shared_memory.SharedMemory(create=True, size=len(pixels))
+        name = block_prefix(os.getpid()) + secrets.token_hex(6)
+        block = shared_memory.SharedMemory(name=name, create=True, size=len(pixels))
         block.buf[:len(pixels)] = pixels
         self.blocks.append(block)
         return SharedPicture(block.name, picture.mode, picture.size, dict(picture.info))

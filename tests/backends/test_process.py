@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from minicpmv_app import MiniCPMVChat
+from minicpmv_app.backends.shared_pixels import block_prefix
 from minicpmv_app.errors import GenerationError, ModelLoadError
 from minicpmv_app.tiny_task import draw
 
@@ -38,8 +39,9 @@ def ask(chat, parts, question="What colour is the shape?", **params):
 
 
 def shared_blocks() -> set:
-    folder = Path("/dev/shm")
-    return {p.name for p in folder.iterdir() if p.name.startswith("psm_")} if folder.is_dir() else set()
+    """This process's shared blocks (another program's, or another run's, come and go as they like)."""
+    folder, mine = Path("/dev/shm"), block_prefix(os.getpid())
+    return {p.name for p in folder.iterdir() if p.name.startswith(mine)} if folder.is_dir() else set()
 
 
 def test_answers_equal_the_in_process_model_at_photo_size(process_chat, trained_chat):
