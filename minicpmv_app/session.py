@@ -40,6 +40,9 @@ from .messages import Conversation, Message, Part
 from .reasoning import BudgetSpent, Reasoning
 
 log = logging.getLogger(__name__)
+LOCATE_LABEL = "locate_turn"  # the locale key a Locate question is shown with
+# The only labels a turn may carry, with the values each needs (an imported chat is checked against them).
+LABELS = {LOCATE_LABEL: ("phrase",)}
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpeg", ".mpg", ".3gp"}
 
@@ -115,6 +118,9 @@ class Turn:
     example: bool = False  # a few-shot example: its answer was written by the person
     pages: str = ""  # the page range of the turn's PDFs ("" = every page)
     answer_format: str = "text"  # "html": a table from an OCR block prompt, shown sanitised (answers.py)
+    # A question the app wrote (Locate's grounding prompt) is shown as the person asked it: a locale key and its
+    # values, e.g. {"key": "locate_turn", "phrase": "shape"}; the model gets ``text``.
+    label: Optional[dict] = None
     sent: bool = False  # the model got this turn (its media decoded); a Stop while decoding leaves it False
     cut_off: bool = False  # the answer stopped at max new tokens, not by itself
     settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
@@ -376,7 +382,9 @@ class ChatSession:
             raise InvalidInputError("Upload a picture first: Locate finds things in the latest picture.",
                                     key="nothing_to_locate")
         files = [] if (in_chat and not resend) else [picture]
-        return self.submit(grounding.GROUNDING_PROMPT.format(phrase), files)
+        turn = self.submit(grounding.GROUNDING_PROMPT.format(phrase), files)
+        turn.label = {"key": LOCATE_LABEL, "phrase": phrase}
+        return turn
 
     # -- helpers -------------------------------------------------------------------------------------
     @staticmethod

@@ -9,10 +9,13 @@ the picture really reaches the model: a red square answers "red".
 
 from __future__ import annotations
 
+import io
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 COLOURS = {
@@ -31,17 +34,24 @@ COLOUR_QUESTIONS = ("What colour is the shape?", "What color is it?", "Which col
 SHAPE_QUESTIONS = ("What shape is it?", "What is the shape?", "Which shape is in the image?")
 ORDINAL_QUESTIONS = ("What colour is the {n} image?", "What color is the shape in the {n} image?")
 VIDEO_QUESTIONS = ("What colour is the video?", "What colour is the shape in the video?")
+PAGE_QUESTIONS = ("What colour is the {n} page?", "What colour is the shape on the {n} page?")
+ORDINALS = ("first", "second", "third", "fourth")
 # The second is the grounding prompt MiniCPM-V models are asked (MODEL_API.md, "Grounding output").
 GROUND_QUESTIONS = (
     "Where is the shape?",
     "Please provide the bounding box coordinate of the region this sentence describes: <ref>shape</ref>",
 )
 GRID_STEP = 50  # the tiny's coordinates are multiples of 50 on the 0-1000 scale (minicpmv_app/tiny.py)
+# What people bring (issue 25): from a thumbnail to a phone photo's 4032x3024, at any aspect ratio up to 2:1, the
+# shape at least this share of the shorter side. Paper for PDF pages: A4 and Letter, in points.
+PHOTO_SIDES = (100, 4032)
+REAL_SHARE = (0.2, 0.85)
+PAPER = {"A4": (595, 842), "Letter": (612, 792)}
 
 
 @dataclass
 class Sample:
-    kind: str  # "colour", "shape", "two_images", "video", "ground", "think"
+    kind: str  # "colour", "shape", "two_images", "pages", "video", "ground", "think"
     question: str
     answer: str  # what the model should write (for "think": after the reasoning)
     images: list = field(default_factory=list)  # PIL images, in order
@@ -51,6 +61,7 @@ class Sample:
     boxes: list = field(default_factory=list)  # each image's shape box, (left, top, right, bottom) in 0-1 units
     reasoning: str = ""  # for "think": the <think> text
     thinking: bool = False  # asked with enable_thinking on
+    pdf: Optional[bytes] = None  # for "pages": the document, whose pages are rendered as the app renders them
 
 
 def draw(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None) -> Image.Image:
@@ -58,18 +69,27 @@ def draw(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional
     return draw_with_box(colour, shape, size=size, rng=rng)[0]
 
 
-def draw_with_box(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None):
-    """``draw``, and the shape's bounding box as fractions of the width and height (left, top, right, bottom)."""
+def draw_with_box(colour: str, shape: str, *, size: Optional[tuple] = None, rng: Optional[random.Random] = None,
+                  share: tuple = (0.4, 0.85)):
+    """``draw``, and the shape's bounding box as fractions of the width and height (left, top, right, bottom).
+    ``share``: the shape's side, as a share of the picture's shorter side."""
     rng = rng or random.Random(0)
     width, height = size or (rng.randint(56, 224), rng.randint(56, 224))
     base = rng.randint(200, 250)
-    image = Image.new("RGB", (width, height), (base, base, base))
-    pixels = image.load()
-    for _ in range(width * height // 12):  # speckle noise
-        x, y = rng.randrange(width), rng.randrange(height)
-        grey = rng.randint(150, 255)
-        pixels[x, y] = (grey, grey, grey)
-    side = rng.randint(int(min(width, height) * 0.4), int(min(width, height) * 0.85))
+    if width * height <= 224 * 224:
+        image = Image.new("RGB", (width, height), (base, base, base))
+        pixels = image.load()
+        for _ in range(width * height // 12):  # speckle noise
+            x, y = rng.randrange(width), rng.randrange(height)
+            grey = rng.randint(150, 255)
+            pixels[x, y] = (grey, grey, grey)
+    else:  # the same noise, drawn at once: a photo-size picture has millions of pixels
+        noise = np.random.default_rng(rng.getrandbits(32))
+        grey = np.full((height, width), base, dtype=np.uint8)
+        speckled = noise.random((height, width)) < 1 / 12
+        grey[speckled] = noise.integers(150, 256, int(speckled.sum()), dtype=np.uint8)
+        image = Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2), "RGB")
+    side = rng.randint(int(min(width, height) * share[0]), int(min(width, height) * share[1]))
     left = rng.randint(0, width - side)
     top = rng.randint(0, height - side)
     fill = tuple(max(0, min(255, c + rng.randint(-20, 20))) for c in COLOURS[colour])
@@ -94,38 +114,74 @@ def solid_frames(colour: str, count: int = 4, size=(96, 72)) -> list:
     return [Image.new("RGB", size, COLOURS[colour]) for _ in range(count)]
 
 
-def sample(kind: str, rng: random.Random) -> Sample:
+def photo_size(rng: random.Random, sides: tuple = PHOTO_SIDES) -> tuple[int, int]:
+    """A picture size as people upload them: the longer side log-uniform in ``sides``, landscape or portrait, at an
+    aspect ratio up to 2:1 (a 4032x3024 photo is 4:3)."""
+    longer = int(round(math.exp(rng.uniform(math.log(sides[0]), math.log(sides[1])))))
+    shorter = max(56, int(longer / rng.uniform(1.0, 2.0)))
+    return (longer, shorter) if rng.random() < 0.6 else (shorter, longer)
+
+
+def page_pdf(pictures: list, paper: str = "A4") -> bytes:
+    """A PDF of ``paper``-size pages, each a picture drawn across the page (as a scanned or exported page is)."""
+    width, height = PAPER[paper]
+    pages = [picture.convert("RGB").resize((width * 2, height * 2)) for picture in pictures]
+    out = io.BytesIO()
+    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=144)
+    return out.getvalue()
+
+
+def sample(kind: str, rng: random.Random, *, real: bool = False) -> Sample:
+    """One question of ``kind``. ``real``: at the sizes people bring (``photo_size``, the shape anywhere at
+    ``REAL_SHARE``); otherwise the small pictures the first phases were trained on."""
     colour = rng.choice(list(COLOURS))
     shape = rng.choice(SHAPES)
+
+    def picture(colour_: str, shape_: str, box: bool = False):
+        if real:
+            drawn = draw_with_box(colour_, shape_, size=photo_size(rng), rng=rng, share=REAL_SHARE)
+        else:
+            drawn = draw_with_box(colour_, shape_, rng=rng)
+        return drawn if box else drawn[0]
+
     if kind == "colour":
-        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [draw(colour, shape, rng=rng)], shapes=[shape],
+        return Sample(kind, rng.choice(COLOUR_QUESTIONS), colour, [picture(colour, shape)], shapes=[shape],
                       colours=[colour])
     if kind == "shape":
-        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [draw(colour, shape, rng=rng)], shapes=[shape],
+        return Sample(kind, rng.choice(SHAPE_QUESTIONS), shape, [picture(colour, shape)], shapes=[shape],
                       colours=[colour])
     if kind == "two_images":
         other = rng.choice([c for c in COLOURS if c != colour])
         first, second = (colour, other) if rng.random() < 0.5 else (other, colour)
         ordinal = "first" if first == colour else "second"
         shapes = [rng.choice(SHAPES), rng.choice(SHAPES)]
-        images = [draw(first, shapes[0], rng=rng), draw(second, shapes[1], rng=rng)]
+        images = [picture(first, shapes[0]), picture(second, shapes[1])]
         return Sample(kind, rng.choice(ORDINAL_QUESTIONS).format(n=ordinal), colour, images, shapes=shapes,
                       colours=[first, second])
-    if kind == "video":
+    if kind == "pages":
         count = rng.randint(2, 4)
-        size = (rng.randint(56, 112), rng.randint(56, 112))
+        colours = rng.sample(list(COLOURS), count)
+        shapes = [rng.choice(SHAPES) for _ in range(count)]
+        asked = rng.randrange(count)
+        paper = rng.choice(list(PAPER))
+        pages = [draw(c, s, size=(PAPER[paper][0] // 2, PAPER[paper][1] // 2), rng=rng) for c, s in zip(colours, shapes)]
+        return Sample(kind, rng.choice(PAGE_QUESTIONS).format(n=ORDINALS[asked]), colours[asked], shapes=shapes,
+                      colours=colours, pdf=page_pdf(pages, paper))
+    if kind == "video":
+        count = rng.randint(2, 8 if real else 4)
+        size = photo_size(rng, (160, 1920)) if real else (rng.randint(56, 112), rng.randint(56, 112))
         if rng.random() < 0.5:
             frames = solid_frames(colour, count, size)
         else:
             frames = [draw(colour, shape, size=size, rng=rng) for _ in range(count)]
         return Sample(kind, rng.choice(VIDEO_QUESTIONS), colour, frames=frames)
     if kind == "ground":
-        image, box = draw_with_box(colour, shape, rng=rng)
+        image, box = picture(colour, shape, box=True)
         answer = box_answer(f"{colour} {shape}", box)
         return Sample(kind, rng.choice(GROUND_QUESTIONS), answer, [image], shapes=[shape], boxes=[box],
                       colours=[colour])
     if kind == "think":
-        image, box = draw_with_box(colour, shape, rng=rng)
+        image, box = picture(colour, shape, box=True)
         asked_colour = rng.random() < 0.5
         question = rng.choice(COLOUR_QUESTIONS if asked_colour else SHAPE_QUESTIONS)
         return Sample(kind, question, colour if asked_colour else shape, [image], shapes=[shape], boxes=[box],

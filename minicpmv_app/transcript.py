@@ -31,7 +31,7 @@ from . import __version__, answers
 from .errors import InvalidInputError, MediaError
 from .media.documents import is_pdf
 from .media.images import load_image, to_rgb
-from .session import ChatSession, State, Turn, decode, is_video
+from .session import LABELS, ChatSession, State, Turn, decode, is_video
 
 FORMAT = "minicpmv-chat"
 VERSION = 1
@@ -115,6 +115,7 @@ def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
     pictures = [shrunk(data, mime, picture_side) if picture_side else (data, mime) for data, mime in turn_pictures(turn)]
     return {
         "question": turn.text,
+        "label": turn.label,  # how the page showed the question (Locate), or null
         "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in pictures],
         "video": next((Path(f).name for f in turn.files if is_video(f)), None),  # named only: not embedded
         "left_out": left_out(turn),  # files that could not be read as pictures, named only
@@ -331,6 +332,7 @@ class ImportedTurn:
     error: str = ""  # a failed turn's reason (it is shown again, and never sent to the model)
     error_key: str = ""
     error_params: dict = field(default_factory=dict)
+    label: Optional[dict] = None
 
 
 @dataclass
@@ -384,8 +386,21 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
             {k: v for k, v in (raw.get("error_params") if isinstance(raw.get("error_params"), dict) else {}).items()
              if isinstance(k, str) and k.isidentifier() and k not in RESERVED_PARAMS
              and isinstance(v, (str, int, float)) and len(str(v)) <= 1000},
+            _label(raw.get("label")),
         ))
     return transcript
+
+
+def _label(value) -> Optional[dict]:
+    """A turn's label, if it is one this app writes (a known key, short text values); anything else is dropped
+    and the question is shown as it was sent."""
+    if not isinstance(value, dict) or value.get("key") not in LABELS:
+        return None
+    values = {k: v for k, v in value.items() if k != "key"}
+    if set(values) != set(LABELS[value["key"]]) or not all(isinstance(v, str) and len(v) <= 1000
+                                                           for v in values.values()):
+        return None
+    return {"key": value["key"], **values}
 
 
 def _field(mapping: dict, name: str, kind, default=...):
@@ -427,7 +442,7 @@ def restore(session: ChatSession, transcript: Transcript, save: Callable[[bytes,
         files = [save(data, suffix) for data, suffix in record.pictures]
         settings = {**record.settings, "imported": True} if record.settings else None  # another run's
         turn = Turn(record.question, files, State(record.state), answer=record.answer, reasoning=record.reasoning,
-                    example=record.example, pages=record.pages, settings=settings)
+                    example=record.example, pages=record.pages, settings=settings, label=record.label)
         if turn.state == State.FAILED:
             from .errors import MiniCPMVError
 

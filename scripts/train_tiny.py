@@ -6,6 +6,8 @@ Fixed seeds; on 2 CPU cores it takes about 20 minutes.
 
     python scripts/train_tiny.py                      # train, evaluate, save
     python scripts/train_tiny.py --evaluate-only      # accuracy of the committed checkpoint
+    python scripts/train_tiny.py --real-steps 400     # phase 3 only, from the committed checkpoint: real sizes
+    python scripts/train_tiny.py --evaluate-only --real   # held out at the sizes people bring (app defaults)
 """
 
 from __future__ import annotations
@@ -26,33 +28,55 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minicpmv_app.backends.native import build_inputs  # noqa: E402
 from minicpmv_app.grounding import iou, parse  # noqa: E402
+from minicpmv_app.media.documents import render_pdf, target_pixels  # noqa: E402
 from minicpmv_app.media.video import Video  # noqa: E402
 from minicpmv_app.messages import Conversation, Message  # noqa: E402
 from minicpmv_app.tiny import TRAINED_TINY, build_tiny_checkpoint  # noqa: E402
 from minicpmv_app.tiny_task import COLOURS, SHAPES, answer_word, completion, sample  # noqa: E402
 
 KINDS = {"colour": 0.10, "shape": 0.18, "two_images": 0.27, "video": 0.07, "ground": 0.30, "think": 0.08}
+# Phase 3: the app's real regime (issue 25): photo-size pictures at the 4.6 card's 36 slices, PDF pages rendered as
+# the app renders them, 16x and 4x token compression.
+REAL = {"colour": 0.12, "shape": 0.14, "two_images": 0.20, "pages": 0.14, "video": 0.06, "ground": 0.26, "think": 0.08}
+DOWNSAMPLE = {"16x": 0.75, "4x": 0.25}  # 16x is the card's default; 4x is what grounding and documents may use
 GOALS = {"colour": 0.95, "shape": 0.90, "two_images": 0.85, "video": 0.90, "ground": 0.75, "ground_iou": 0.5,
-         "think": 0.90}
+         "think": 0.90, "pages": 0.95}
 LABELS = {"colour": "colour of the shape (8 colours)", "shape": "shape (circle, square, triangle)",
           "two_images": "colour of the first / second of two images", "video": "colour of a video (2-4 frames)",
           "ground": "box of the shape: share with IoU >= 0.5", "ground_iou": "box of the shape: mean IoU",
-          "think": "answer right with thinking on (and a <think> block)"}
+          "think": "answer right with thinking on (and a <think> block)",
+          "pages": "colour of the n-th page of a 2-4 page A4/Letter PDF"}
 TRAIN_SEED, EVAL_SEED = 1, 2024
 MAX_NEW_TOKENS = {"ground": 24, "think": 24}
 
 
-def conversation(s) -> Conversation:
-    media = [Video(frames=s.frames, fps=1.0, duration=float(len(s.frames)))] if s.frames else list(s.images)
+def pages_of(s, processor) -> list:
+    """A sample's PDF pages, rendered by the app's own renderer at the pixels the app gives this model's pages
+    (its slice budget of its scale_resolution tiles)."""
+    side = int(getattr(processor.image_processor, "scale_resolution", 448))
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+        file.write(s.pdf)
+        file.flush()
+        count = len(s.colours)
+        return render_pdf(file.name, list(range(1, count + 1)), pixels=target_pixels({"max_slice_nums": 36}, side=side))
+
+
+def conversation(s, processor=None) -> Conversation:
+    if s.frames:
+        media = [Video(frames=s.frames, fps=1.0, duration=float(len(s.frames)))]
+    elif s.pdf:
+        media = pages_of(s, processor)
+    else:
+        media = list(s.images)
     return Conversation([Message("user", [*media, s.question])])
 
 
-def training_batch(processor, samples):
+def training_batch(processor, samples, downsample: str = "16x"):
     """Prompts as the app builds them (thinking on or off) plus the expected completion; only the completion and
     its <|im_end|> (which teaches the model to stop) are learned."""
-    knobs = {"enable_thinking": samples[0].thinking}  # one kind per batch, so one setting
+    knobs = {"enable_thinking": samples[0].thinking, "downsample_mode": downsample}  # one kind per batch
     completions = [completion(s) + "<|im_end|>" for s in samples]
-    inputs = build_inputs(processor, [conversation(s) for s in samples], knobs=knobs, completions=completions)
+    inputs = build_inputs(processor, [conversation(s, processor) for s in samples], knobs=knobs, completions=completions)
     tokenizer = processor.tokenizer
     labels = torch.full_like(inputs["input_ids"], -100)
     for row, text in enumerate(completions):
@@ -70,15 +94,19 @@ def answer_of(text: str) -> tuple[str, str]:
     return "", text.strip()
 
 
-def evaluate(model, processor, per_kind: int = 200, seed: int = EVAL_SEED) -> dict:
+def evaluate(model, processor, per_kind: int = 200, seed: int = EVAL_SEED, *, real: bool = False,
+             downsample: str = "16x") -> dict:
+    """Held-out share right per kind. ``real``: at the sizes people bring, at the app's defaults (the 4.6 card's
+    36 slices) and ``downsample``."""
     rng = random.Random(seed)
     model.eval()
     scores = {}
-    for kind in KINDS:
+    for kind in (REAL if real else KINDS):
         correct, overlaps = 0, []
         for _ in range(per_kind):
-            s = sample(kind, rng)
-            inputs = build_inputs(processor, [conversation(s)], knobs={"enable_thinking": s.thinking})
+            s = sample(kind, rng, real=real)
+            inputs = build_inputs(processor, [conversation(s, processor)],
+                                  knobs={"enable_thinking": s.thinking, "downsample_mode": downsample})
             with torch.inference_mode():
                 output = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS.get(kind, 4), do_sample=False)
             text = processor.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -149,9 +177,11 @@ def coverage(box, grid) -> torch.Tensor:
 FOCUS = {"colour": 0.08, "shape": 0.10, "two_images": 0.15, "video": 0.04, "ground": 0.55, "think": 0.08}
 
 
-def run_phase(model, processor, kinds: dict, steps: int, batch_size: int, lr: float, seed: int, log_every: int = 50):
+def run_phase(model, processor, kinds: dict, steps: int, batch_size: int, lr: float, seed: int, log_every: int = 50,
+              *, real: bool = False):
     """``steps`` batches drawn from ``kinds`` (one kind per batch), AdamW with warm-up and cosine decay, the
-    auxiliary heads of ``ShapeProbe`` (new ones each phase)."""
+    auxiliary heads of ``ShapeProbe`` (new ones each phase). ``real``: pictures at the sizes people bring, and each
+    batch at 16x or 4x (``DOWNSAMPLE``)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model.train()
@@ -165,17 +195,19 @@ def run_phase(model, processor, kinds: dict, steps: int, batch_size: int, lr: fl
     began, running = time.time(), 0.0
     for step in range(1, steps + 1):
         kind = rng.choices(names, weights)[0]  # one kind per batch: image and video batches differ in options
-        samples = [sample(kind, rng) for _ in range(batch_size)]
-        batch = training_batch(processor, samples)
+        samples = [sample(kind, rng, real=real) for _ in range(batch_size)]
+        downsample = rng.choices(list(DOWNSAMPLE), list(DOWNSAMPLE.values()))[0] if real else "16x"
+        batch = training_batch(processor, samples, downsample)
         loss = model(**batch).loss
-        if kind == "video":
-            probe.features.clear()  # video frames carry no shape labels
+        pictures = sum(len(s.images) for s in samples)
+        if kind in ("video", "pages") or len(probe.features) != pictures:
+            probe.features.clear()  # frames carry no shape labels; sliced pictures give one feature set a slice
         else:
             boxes = [box for s in samples for box in s.boxes]
             # One slice per image at these sizes: its patch grid / 4 (16x merging) is the token grid.
-            grids = [(int(h) // 4, int(w) // 4) for h, w in batch["target_sizes"].tolist()] if boxes else None
+            grids = [(int(h) // 4, int(w) // 4) for h, w in batch["target_sizes"].tolist()] if boxes and not real else None
             loss = loss + probe.loss([shape for s in samples for shape in s.shapes],
-                                     [colour for s in samples for colour in s.colours], boxes, grids)
+                                     [colour for s in samples for colour in s.colours], boxes if grids else None, grids)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -226,6 +258,39 @@ def train(steps: int, focus_steps: int, batch_size: int, lr: float, output: Path
     return scores
 
 
+def train_real(steps: int, batch_size: int, lr: float, source: Path, output: Path, per_kind: int) -> dict:
+    """Phase 3 from the checkpoint in ``source`` (phases 1-2): ``REAL`` at the sizes people bring. Its recipe gets
+    the phase and the held-out figures at the app's defaults, at 16x and at 4x."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    began = time.time()
+    recipe = json.loads((source / "recipe.json").read_text())
+    processor = AutoProcessor.from_pretrained(source)
+    model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
+    seed = TRAIN_SEED + 2
+    print("phase 3: the sizes people bring", flush=True)
+    run_phase(model, processor, REAL, steps, batch_size, lr, seed, log_every=10, real=True)
+    trained = round(time.time() - began)
+    staging = Path(tempfile.mkdtemp(prefix="tiny-real-"))
+    model.save_pretrained(staging)
+    processor.save_pretrained(staging)
+    for name in ("README.md", "chat_template.jinja"):
+        if (source / name).exists() and not (staging / name).exists():
+            shutil.copy(source / name, staging / name)
+    scores = {mode: evaluate(model, processor, per_kind, real=True, downsample=mode) for mode in DOWNSAMPLE}
+    scores["small"] = evaluate(model, processor, per_kind)
+    recipe["phases"] = [*recipe["phases"][:2], {"steps": steps, "lr": lr, "seed": seed, "kinds": REAL,
+                                                "downsample": DOWNSAMPLE, "real_sizes": True,
+                                                "batch_size": batch_size, "train_seconds": trained}]
+    recipe["held_out_accuracy"] = scores["small"]
+    recipe["held_out_real"] = {"per_kind": per_kind, "16x": scores["16x"], "4x": scores["4x"]}
+    (staging / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    if output.exists():
+        shutil.rmtree(output)
+    shutil.move(str(staging), output)
+    return scores
+
+
 def print_table(scores: dict) -> None:
     print(f"| task | held-out (200 each) | goal |\n|---|---|---|")
     for kind, value in scores.items():
@@ -243,12 +308,25 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--output", type=Path, default=TRAINED_TINY)
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--real-steps", type=int, help="phase 3 only (real sizes), from the checkpoint in --source")
+    parser.add_argument("--source", type=Path, default=TRAINED_TINY, help="phase 3 starts from this checkpoint")
+    parser.add_argument("--real", action="store_true", help="--evaluate-only at the sizes people bring")
+    parser.add_argument("--downsample", default="16x", choices=list(DOWNSAMPLE))
+    parser.add_argument("--per-kind", type=int, default=200, help="held-out questions per kind")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.evaluate_only:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        scores = evaluate(AutoModelForImageTextToText.from_pretrained(args.output), AutoProcessor.from_pretrained(args.output))
+        scores = evaluate(AutoModelForImageTextToText.from_pretrained(args.output), AutoProcessor.from_pretrained(args.output),
+                          args.per_kind, real=args.real, downsample=args.downsample)
+    elif args.real_steps:
+        scores = train_real(args.real_steps, args.batch_size, args.lr, args.source, args.output, args.per_kind)
+        for mode in DOWNSAMPLE:
+            print(f"real sizes, {mode}:")
+            print_table(scores[mode])
+        scores = scores["small"]
+        print("small pictures:")
     else:
         scores = train(args.steps, args.focus_steps, args.batch_size, args.lr, args.output, args.resume)
     print_table(scores)

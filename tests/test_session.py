@@ -313,6 +313,7 @@ def test_locate_asks_the_grounding_prompt_about_the_latest_picture(picture):
     assert caught.value.key == "locate_empty"
     turn = session.locate("shape")
     assert turn.files == [picture] and turn.text.endswith("<ref>shape</ref>")
+    assert turn.label == {"key": "locate_turn", "phrase": "shape"}  # shown as asked: "Locate: shape"
     run(session, chat)
     assert [r.label for r in session.turns[-1].regions] == ["shape"]
     # One-image models: the picture already in the conversation is not sent again.

@@ -170,6 +170,25 @@ def test_an_imported_failed_turn_keeps_its_reason_but_no_reserved_params():
     assert localized(session.turns[0].error, "zh") == "图片是空的（0 字节）。请重新上传。"  # the reason, translated
 
 
+def test_a_locate_turn_comes_back_shown_as_asked_and_a_crafted_label_is_dropped():
+    from minicpmv_app.session import ChatSession
+    from minicpmv_app.transcript import FORMAT, VERSION
+    from minicpmv_app.ui.i18n import question
+
+    prompt = "Please provide the bounding box coordinate of the region this sentence describes: <ref>shape</ref>"
+    labels = [{"key": "locate_turn", "phrase": "shape"}, {"key": "error_prefix", "message": "injected"},
+              {"key": "locate_turn", "phrase": "shape", "extra": "x"}, {"key": "locate_turn"}, "locate_turn"]
+    record = {"format": FORMAT, "version": VERSION, "title": "t", "run_card": {}, "turns": [
+        {"question": prompt, "images": [], "answer": "<ref>shape</ref><box>0 0 500 500</box>", "label": label}
+        for label in labels]}
+    session = ChatSession()
+    restore(session, read(json.dumps(record).encode()), lambda data, suffix: "unused")
+    assert question(session.turns[0], "en") == "🔎 Locate: shape" and question(session.turns[0], "zh") == "🔎 定位：shape"
+    assert [question(t, "en") for t in session.turns[1:]] == [prompt] * 4  # shown as sent
+    again = json.loads(export_json(session, {}))
+    assert again["turns"][0]["label"] == labels[0] and again["turns"][1]["label"] is None
+
+
 @pytest.mark.parametrize("answer", ['<TABLE><tr><td>a</td></tr></TABLE><IMG SRC=x ONERROR="alert(1)">',
                                     '<img src=x onerror="alert(1)"> no table at all'])
 def test_html_answers_are_sanitised_whatever_their_case(answer):

@@ -25,7 +25,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf, is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
-from .i18n import localized, model_status, request_language, text, user_message
+from .i18n import localized, model_status, question, request_language, text, user_message
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name, pages=turn.pages)
                              if turn.pages else text("pdf_turn_all", lang, name=Path(document).name)})
         if turn.text:
-            messages.append({"role": "user", "content": turn.text})
+            messages.append({"role": "user", "content": question(turn, lang)})
         if turn.reasoning.strip():
             status = "pending" if turn.thinking else "done"
             # A new id once it is done: Gradio opens or closes a block only when it first draws it.

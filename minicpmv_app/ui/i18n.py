@@ -56,6 +56,14 @@ def localized(exc: BaseException, lang: Optional[str] = None) -> str:
     return str(exc)
 
 
+def question(turn, lang: Optional[str] = None) -> str:
+    """A turn's question as the person asked it: a label's words (``Turn.label``), else the text sent."""
+    if turn.label:
+        values = {k: v for k, v in turn.label.items() if k != "key"}
+        return text(turn.label["key"], lang, **values)
+    return turn.text
+
+
 def user_message(exc: BaseException, lang: str = DEFAULT) -> str:
     """What the chat shows for a failed answer: our own messages, and anything else without internals."""
     if isinstance(exc, MiniCPMVError):

@@ -24,7 +24,7 @@ from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
 from ..media.documents import PDF_SUFFIXES, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
-from .i18n import LANGUAGES, language_of, localized, model_status, text, user_message
+from .i18n import LANGUAGES, language_of, localized, model_status, question, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
 MODES = {
@@ -91,7 +91,7 @@ def render_question(turn: Turn, lang: str) -> None:
             except Exception:  # a file that failed to decode still has its turn shown, just not its picture
                 st.caption("📎 " + shown_name(path))
         if turn.text:
-            st.markdown(turn.text)
+            st.markdown(question(turn, lang))
 
 
 def render_answer(turn: Turn, lang: str) -> None:

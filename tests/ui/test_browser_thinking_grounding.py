@@ -115,7 +115,7 @@ def outline_box(picture: Image.Image):
     return min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height
 
 
-def test_boxes_drawn_locate_and_zoom_in_the_2_6_demo(chat, browser, blue_square, tmp_path):
+def test_boxes_drawn_locate_and_zoom_in_the_2_6_demo(chat, trained_recorder, browser, blue_square, tmp_path):
     from minicpmv_app.ui.gradio_26 import build_demo
 
     path, true_box = blue_square
@@ -147,8 +147,9 @@ def test_boxes_drawn_locate_and_zoom_in_the_2_6_demo(chat, browser, blue_square,
         answered(page, 1)
         assert "blue square" in bot_texts(page)[0]
         assert page.locator('[data-testid="bot"] img').count() == 1 and outline_box(figure_pixels(page, 0)) is not None
-        prompt = page.locator('[data-testid="user"]').last.inner_text()
-        assert "<ref>shape</ref>" in prompt  # the grounding prompt, as the person can read it
+        asked = page.locator('[data-testid="user"]').last.inner_text()
+        assert "Locate: shape" in asked and "<ref>" not in asked  # as the person asked, not the prompt sent
+        assert "<ref>shape</ref>" in trained_recorder.last_prompt(chat.backend.processor)  # what the model got
 
         page.locator("#zoom-button").click()  # the first box of the latest answer
         wait_for(lambda: page.locator("#chat-input img").count() == 1, timeout=30)
