@@ -107,8 +107,9 @@ def evaluate(model, processor, per_kind: int = 200, seed: int = EVAL_SEED, *, re
             s = sample(kind, rng, real=real)
             inputs = build_inputs(processor, [conversation(s, processor)],
                                   knobs={"enable_thinking": s.thinking, "downsample_mode": downsample})
-            with torch.inference_mode():
-                output = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS.get(kind, 4), do_sample=False)
+            with torch.inference_mode():  # downsample_mode to the processor and to generate, as the card says
+                output = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS.get(kind, 4), do_sample=False,
+                                        downsample_mode=downsample)
             text = processor.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
             reasoning, answer = answer_of(text)
             if kind == "ground":
@@ -198,7 +199,7 @@ def run_phase(model, processor, kinds: dict, steps: int, batch_size: int, lr: fl
         samples = [sample(kind, rng, real=real) for _ in range(batch_size)]
         downsample = rng.choices(list(DOWNSAMPLE), list(DOWNSAMPLE.values()))[0] if real else "16x"
         batch = training_batch(processor, samples, downsample)
-        loss = model(**batch).loss
+        loss = model(**batch, downsample_mode=downsample).loss
         pictures = sum(len(s.images) for s in samples)
         if kind in ("video", "pages") or len(probe.features) != pictures:
             probe.features.clear()  # frames carry no shape labels; sliced pictures give one feature set a slice
@@ -291,8 +292,8 @@ def train_real(steps: int, batch_size: int, lr: float, source: Path, output: Pat
     return scores
 
 
-def print_table(scores: dict) -> None:
-    print(f"| task | held-out (200 each) | goal |\n|---|---|---|")
+def print_table(scores: dict, per_kind: int = 200) -> None:
+    print(f"| task | held-out ({per_kind} each) | goal |\n|---|---|---|")
     for kind, value in scores.items():
         shown = f"{value:.2f}" if kind == "ground_iou" else f"{value:.1%}"
         goal = f"{GOALS[kind]:.2f}" if kind == "ground_iou" else f"{GOALS[kind]:.0%}"
@@ -324,12 +325,12 @@ def main() -> None:
         scores = train_real(args.real_steps, args.batch_size, args.lr, args.source, args.output, args.per_kind)
         for mode in DOWNSAMPLE:
             print(f"real sizes, {mode}:")
-            print_table(scores[mode])
+            print_table(scores[mode], args.per_kind)
         scores = scores["small"]
         print("small pictures:")
     else:
         scores = train(args.steps, args.focus_steps, args.batch_size, args.lr, args.output, args.resume)
-    print_table(scores)
+    print_table(scores, args.per_kind)
 
 
 if __name__ == "__main__":
