@@ -15,6 +15,7 @@ import pytest
 _LOG: list[str] = []
 _T0 = [time.monotonic()]
 _PATCHED = [False]
+_PAGES: list = []  # the pages watched during the current test
 
 
 def _say(line: str) -> None:
@@ -23,6 +24,7 @@ def _say(line: str) -> None:
 
 
 def _watch_page(page) -> None:
+    _PAGES.append(page)
     def request(req):
         if "/gradio_api/" in req.url and "/file=" not in req.url:
             body = (req.post_data or "")[:120] if req.method == "POST" else ""
@@ -97,6 +99,7 @@ def _name(queue, fn_index) -> str:
 def page_log():
     _patch()
     _LOG.clear()
+    _PAGES.clear()
     _T0[0] = time.monotonic()
     yield _LOG
 
@@ -106,4 +109,20 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed and _LOG:
-        report.sections.append(("page and queue log", "\n".join(_LOG[-300:])))
+        report.sections.append(("page and queue log", "\n".join(_LOG[-300:] + _shown())))
+
+
+def _shown() -> list[str]:
+    """What each page of the test shows now: its chat, its toasts, its status lines."""
+    lines = []
+    for number, page in enumerate(_PAGES):
+        try:
+            if page.is_closed():
+                continue
+            seen = {name: page.locator(selector).all_inner_texts() for name, selector in (
+                ("user", '[data-testid="user"]'), ("bot", '[data-testid="bot"]'), ("toasts", '[data-testid="toast-body"]'),
+                ("status", "#model-status, #memory-status"))}
+            lines.append(f"page {number} shows: " + "; ".join(f"{k} {[t.strip()[:120] for t in v]}" for k, v in seen.items()))
+        except Exception as exc:  # a page whose browser is gone says so
+            lines.append(f"page {number}: {type(exc).__name__}")
+    return lines
