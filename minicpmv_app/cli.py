@@ -39,6 +39,11 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     server.add_argument("--api-model", default=os.environ.get("MINICPMV_API_MODEL"),
                         help="Model name on the server (default: the only one it lists).")
     server.add_argument("--api-timeout", type=float, default=600.0, help="Seconds to wait for the server.")
+    gguf = parser.add_argument_group("GGUF files on llama.cpp (--model FILE.gguf)")
+    gguf.add_argument("--mmproj", default=os.environ.get("MINICPMV_MMPROJ"),
+                      help="The vision projector's GGUF file (default: the one *mmproj*.gguf beside --model).")
+    gguf.add_argument("--llama-server", default=os.environ.get("MINICPMV_LLAMA_SERVER"),
+                      help="The llama-server binary (default: llama-server on PATH).")
     return parser
 
 
@@ -132,7 +137,7 @@ def build_chat(args: argparse.Namespace):
     return MiniCPMVChat(
         args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision,
         api_base=args.api_base, api_key=args.api_key, api_model=args.api_model, api_timeout=args.api_timeout,
-        process="here" if here else "model", wait=here,
+        process="here" if here else "model", wait=here, mmproj=args.mmproj, llama_server=args.llama_server,
     )
 
 

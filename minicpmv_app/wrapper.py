@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any, Iterator, NamedTuple, Optional
 
 from . import presets
 from .backends import Backend, load_backend
+from .backends.llama_server import is_gguf
 from .grounding import GroundingFilter
 from .hub import resolve_model_path
 from .media.video import Video
@@ -33,6 +35,9 @@ class MiniCPMVChat:
     ``"tiny"`` (an offline toy checkpoint). With ``api_base`` the model runs on an OpenAI-compatible server
     instead (vLLM, SGLang, llama.cpp, Ollama, ``transformers serve``). ``backend`` passes a ready backend.
 
+    A ``.gguf`` file (its format, whatever its name) runs on llama.cpp: the app starts ``llama-server`` with it and
+    its vision projector (``mmproj``, or the one ``*mmproj*.gguf`` beside it; ``llama_server`` names the binary).
+
     ``process="model"`` runs a local model in a model process of its own (what the demos do: this process then
     never imports torch, and survives the model crashing); ``wait=False`` returns while it loads (``status()``).
     The default, ``"here"``, loads it in this process, except a generation whose model card pins another
@@ -56,6 +61,8 @@ class MiniCPMVChat:
         strip_grounding: bool = True,
         process: str = "here",
         wait: bool = True,
+        mmproj: Optional[str] = None,
+        llama_server: Optional[str] = None,
     ) -> None:
         self.model_path = model_path
         self.revision = revision
@@ -64,6 +71,12 @@ class MiniCPMVChat:
             from .backends.openai_api import OpenAIBackend
 
             backend = OpenAIBackend(api_base, api_key=api_key, model=api_model, timeout=api_timeout)
+        if backend is None and is_gguf(os.path.expanduser(str(model_path))):
+            from .backends.llama_server import LlamaServerBackend
+
+            # A GGUF file runs on llama.cpp: a llama-server of this app's own, stopped with it.
+            backend = LlamaServerBackend(os.path.expanduser(str(model_path)), mmproj, binary=llama_server,
+                                         timeout=api_timeout)
         if backend is None:
             folder = self.folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
             backend = load_backend(folder, device, dtype, process=process, wait=wait)
