@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from typing import Optional, Sequence
 
@@ -44,6 +45,8 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
                       help="The vision projector's GGUF file (default: the one *mmproj*.gguf beside --model).")
     gguf.add_argument("--llama-server", default=os.environ.get("MINICPMV_LLAMA_SERVER"),
                       help="The llama-server binary (default: llama-server on PATH).")
+    gguf.add_argument("--llama-server-args", default=os.environ.get("MINICPMV_LLAMA_SERVER_ARGS", ""),
+                      help='More llama-server options, as one string (e.g. "-ngl 99" for a GPU build).')
     return parser
 
 
@@ -138,6 +141,7 @@ def build_chat(args: argparse.Namespace):
         args.model, device=args.device, dtype=args.dtype, hub=args.hub, revision=args.revision,
         api_base=args.api_base, api_key=args.api_key, api_model=args.api_model, api_timeout=args.api_timeout,
         process="here" if here else "model", wait=here, mmproj=args.mmproj, llama_server=args.llama_server,
+        llama_server_args=shlex.split(args.llama_server_args or ""),
     )
 
 

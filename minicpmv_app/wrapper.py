@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 from . import presets
 from .backends import Backend, load_backend
@@ -63,6 +63,7 @@ class MiniCPMVChat:
         wait: bool = True,
         mmproj: Optional[str] = None,
         llama_server: Optional[str] = None,
+        llama_server_args: Sequence[str] = (),
     ) -> None:
         self.model_path = model_path
         self.revision = revision
@@ -76,7 +77,7 @@ class MiniCPMVChat:
 
             # A GGUF file runs on llama.cpp: a llama-server of this app's own, stopped with it.
             backend = LlamaServerBackend(os.path.expanduser(str(model_path)), mmproj, binary=llama_server,
-                                         timeout=api_timeout)
+                                         extra_args=llama_server_args, timeout=api_timeout)
         if backend is None:
             folder = self.folder = resolve_model_path(model_path, hub=hub, revision=revision, cache_dir=cache_dir)
             backend = load_backend(folder, device, dtype, process=process, wait=wait)

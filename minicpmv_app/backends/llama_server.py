@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import ModelLoadError
 from .openai_api import OpenAIBackend
@@ -69,7 +69,9 @@ class LlamaServerBackend(OpenAIBackend):
     """A ``llama-server`` of this app's own, one answer at a time (a CPU gives one answer its full speed)."""
 
     def __init__(self, model, mmproj=None, *, binary: Optional[str] = None, context: int = CONTEXT,
-                 threads: Optional[int] = None, load_timeout: float = LOAD_TIMEOUT_S, timeout: float = 600.0) -> None:
+                 threads: Optional[int] = None, extra_args: Sequence[str] = (), load_timeout: float = LOAD_TIMEOUT_S,
+                 timeout: float = 600.0) -> None:
+        """``extra_args``: more llama-server options as they are typed (e.g. ``-ngl 99`` for a GPU build)."""
         model = Path(model).expanduser().resolve()
         if not is_gguf(model):
             raise ModelLoadError(f"{model} is not a GGUF file.", key="not_gguf", name=model.name)
@@ -83,6 +85,7 @@ class LlamaServerBackend(OpenAIBackend):
                    "--port", str(self.port), "-c", str(context), "--parallel", "1", "--jinja", "--no-webui"]
         if threads:
             command += ["--threads", str(threads)]
+        command += list(extra_args)
         log.info("Starting llama-server for %s", model.name)
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True, errors="replace")

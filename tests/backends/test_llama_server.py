@@ -41,3 +41,59 @@ def test_without_a_projector_or_a_server_the_error_says_what_to_do(tmp_path, mon
     with pytest.raises(ModelLoadError) as caught:
         MiniCPMVChat(str(model))
     assert caught.value.key == "llama_server_missing" and "--llama-server" in str(caught.value)
+
+
+# -- a real llama-server ---------------------------------------------------------------------------
+from tests.llama_cpp import SERVER, convert, llama_cpp_layout, needs_llama_server  # noqa: E402
+
+GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 8}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """The trained tiny in the layout llama.cpp's 4.6 graph takes (its 70x70 position grid)."""
+    from minicpmv_app.tiny import TRAINED_TINY
+
+    return llama_cpp_layout(TRAINED_TINY, tmp_path_factory.mktemp("checkpoint"))
+
+
+@pytest.fixture(scope="module")
+def llama_chat(checkpoint, tmp_path_factory):
+    """That checkpoint converted by llama.cpp's converter, served by the app's own llama-server."""
+    model, _ = convert(checkpoint, tmp_path_factory.mktemp("gguf"))
+    chat = MiniCPMVChat(str(model), llama_server=str(SERVER))  # the projector is found beside the model
+    yield chat
+    chat.backend.close()
+
+
+def ask_about(chat, pictures, question="What colour is the shape?"):
+    from minicpmv_app.messages import Conversation, Message
+
+    conversation = Conversation([Message("user", [*pictures, question])])
+    return "".join(chat.stream_conversation(conversation, chat.settings(**GREEDY))).strip()
+
+
+@needs_llama_server
+def test_the_converted_tiny_answers_on_llama_server_as_in_transformers(llama_chat, checkpoint):
+    import random
+
+    from minicpmv_app.tiny_task import draw
+
+    here_chat = MiniCPMVChat(str(checkpoint), device="cpu")
+    rng = random.Random(4)
+    pictures = [draw(colour, shape, rng=rng) for colour, shape in
+                (("red", "square"), ("blue", "circle"), ("green", "triangle"), ("yellow", "square"))]
+    here = [ask_about(here_chat, [p]) for p in pictures]
+    served = [ask_about(llama_chat, [p]) for p in pictures]
+    assert here == ["red", "blue", "green", "yellow"]  # the tiny names them (the pictures got in)
+    assert served == here
+    assert "llama-server" in llama_chat.backend.describe()
+
+
+@needs_llama_server
+def test_a_broken_gguf_is_refused_with_the_servers_reason(checkpoint, tmp_path):
+    model, projector = convert(checkpoint, tmp_path)
+    model.write_bytes(model.read_bytes()[:4096])  # an interrupted download, still starting with GGUF
+    with pytest.raises(ModelLoadError) as caught:
+        MiniCPMVChat(str(model), llama_server=str(SERVER))
+    assert caught.value.key == "llama_server_failed" and model.name in str(caught.value)
