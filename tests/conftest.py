@@ -21,6 +21,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # each run: two runs side by side never see (or delete) each other's files.
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="hf-modules-"))
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gradio-"))
+# The chats vault and the browser-state key too: a run never reads or writes the user's own past chats.
+os.environ.setdefault("MINICPMV_HOME", tempfile.mkdtemp(prefix="minicpmv-home-"))
 # A failed test reports what its pages sent and what the Gradio queue did meanwhile.
 pytest_plugins = ["tests.page_log"]
 

@@ -282,6 +282,10 @@ class ChatSteps:
         """The chat as it now is, and Stop enabled: an answer is coming."""
         return render(session, self.language(request)), gr.Button(interactive=True)
 
+    def settled(self, session: ChatSession, request: gr.Request):
+        """The chat as the answer left it."""
+        return render(session, self.language(request))
+
     def respond(self, session: ChatSession, request: gr.Request, progress=gr.Progress(), *values):
         yield from stream_answer(self.chat, session, self.panel.read(values), self.language(request), progress,
                                  self.generate)
@@ -337,10 +341,16 @@ class ChatSteps:
         wait for a round trip of the page (the first token reaches the browser one request sooner)."""
         idle = then or dict(fn=self.idle, inputs=None, outputs=stop_btn)
         step.success(self.shown, session, [chatbot, stop_btn], queue=False, api_visibility="private")
-        return step.success(
+        answered = step.success(
             self.respond, [session, *self.panel.components], chatbot, api_name=api_name,
             concurrency_id=MODEL_QUEUE, concurrency_limit=limit,
-        ).then(**idle, api_visibility="private")
+        )
+        # The chat as it ended, once more, as a plain request and its response: under load (two CPU-burning
+        # processes), an answer that ended within about 0.1 s (a refused 0-byte picture, a one-word answer) sometimes
+        # never reached the page while Gradio's front end closed and reopened its event stream (the queue log showed
+        # it answered; the page showed no bubble). This reply cannot be lost that way.
+        answered.then(self.settled, session, chatbot, queue=False, api_visibility="private")
+        return answered.then(**idle, api_visibility="private")
 
 
 # -- the app ----------------------------------------------------------------------------------------
