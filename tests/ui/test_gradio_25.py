@@ -36,7 +36,9 @@ def test_chat_about_one_image_with_streaming(app, image_file, recorder, ui_chat)
     recorder.force_length = True
     final, outputs = ask(session, image, "What is this?", mode=LONG)
     recorder.force_length = False
-    assert roles(final) == ["user", "user", "assistant"]
+    # The picture, the question, the answer; random weights may also write grounding tags, which add the drawn
+    # picture and the raw answer as further assistant messages (gradio_common.render).
+    assert roles(final)[:3] == ["user", "user", "assistant"] and set(roles(final)[3:]) <= {"assistant"}
     assert len(outputs) > 2  # the answer arrived in several updates
     ask(session, image, "And the colour?")
     assert recorder.images_in_last_prompt(ui_chat.backend.processor) == 1  # the image is sent once, first turn
