@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 
 import pytest
 
@@ -16,6 +17,7 @@ _LOG: list[str] = []
 _T0 = [time.monotonic()]
 _PATCHED = [False]
 _PAGES: list = []  # the pages watched during the current test
+_QUEUES: list = []  # weak references to the Gradio queues that received events during the current test
 
 
 def _say(line: str) -> None:
@@ -86,6 +88,25 @@ def _patch() -> None:
             _say(f"server ■ {fn.name}")
 
     queueing.Queue.push, queueing.Queue.process_events = pushed, processed
+    start, close, loop = queueing.Queue.start, queueing.Queue.close, queueing.Queue.start_processing
+
+    def started(self):
+        _QUEUES.append(weakref.ref(self))
+        _say(f"server queue {id(self):x} started")
+        return start(self)
+
+    def closed(self):
+        _say(f"server queue {id(self):x} closed")
+        return close(self)
+
+    async def looping(self):
+        try:
+            return await loop(self)
+        except BaseException as exc:  # the queue's loop ended by an error stops the queue: Gradio then answers 503
+            _say(f"server queue {id(self):x} loop ended: {type(exc).__name__}: {str(exc)[:120]}")
+            raise
+
+    queueing.Queue.start, queueing.Queue.close, queueing.Queue.start_processing = started, closed, looping
 
 
 def _name(queue, fn_index) -> str:
@@ -100,6 +121,7 @@ def page_log():
     _patch()
     _LOG.clear()
     _PAGES.clear()
+    _QUEUES.clear()
     _T0[0] = time.monotonic()
     yield _LOG
 
@@ -114,7 +136,8 @@ def pytest_runtest_makereport(item, call):
 
 def _shown() -> list[str]:
     """What each page of the test shows now: its chat, its toasts, its status lines."""
-    lines = []
+    lines = [f"server queue {id(q):x}: stopped={q.stopped} max_size={q.max_size} waiting={len(q)}"
+             for q in (ref() for ref in _QUEUES) if q is not None]
     for number, page in enumerate(_PAGES):
         try:
             if page.is_closed():

@@ -50,10 +50,12 @@ class GenerateRecorder:
 def served(demo, concurrency=1):
     from gradio_client import Client
 
+    from minicpmv_app.ui.gradio_common import NO_LOCALHOST_PROBE
+
     port = free_port()
     demo.queue(default_concurrency_limit=concurrency)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="5mb",
-                **getattr(demo, "launch_kwargs", {}))
+                **NO_LOCALHOST_PROBE, **getattr(demo, "launch_kwargs", {}))
     try:
         yield f"http://127.0.0.1:{port}/", lambda: Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:

@@ -31,10 +31,11 @@ def own_key(tmp_path, monkeypatch):
 @contextmanager
 def app_on(chat, port: int, lang: str = "en"):
     from minicpmv_app.ui.gradio_26 import build_demo
+    from minicpmv_app.ui.gradio_common import NO_LOCALHOST_PROBE
 
     demo = build_demo(chat, lang=lang, defaults=GREEDY)
     demo.queue()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **NO_LOCALHOST_PROBE)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
