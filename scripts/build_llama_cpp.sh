@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# llama.cpp's llama-server and its GGUF converter, for the tests and benchmarks that run a real llama.cpp server.
+# llama.cpp's llama-server, llama-quantize and its GGUF converter, for the tests and benchmarks that run a real llama.cpp server.
 # The source is the one the llama-cpp-python package on PyPI vendors (the package registry is what CI reaches); it
 # converts MiniCPM-V 4.6 (its docs/multimodal/minicpmv4.6.md). Built into .llama.cpp/ (ignored by git), once.
 #   scripts/build_llama_cpp.sh [python]      # python: the one whose pip downloads the source (default: .venv's)
@@ -23,6 +23,6 @@ cmake -S "$DEST" -B "$DEST/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON >/dev/null
 echo "llama.cpp: building llama-server (about 15 minutes on 2 cores)"
 start=$(date +%s)
-cmake --build "$DEST/build" -j"$(nproc)" --target llama-server >"$DEST/build.log" 2>&1 || { tail -30 "$DEST/build.log"; exit 1; }
+cmake --build "$DEST/build" -j"$(nproc)" --target llama-server llama-quantize >"$DEST/build.log" 2>&1 || { tail -30 "$DEST/build.log"; exit 1; }
 echo "$VERSION" > "$DEST/.version"
 echo "llama.cpp: built in $(( $(date +%s) - start )) s"
