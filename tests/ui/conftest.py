@@ -16,7 +16,8 @@ def free_port() -> int:
 
 
 class GenerateRecorder:
-    """Wraps ``model.generate`` of a native backend: records inputs, can force long answers."""
+    """Wraps ``model.generate`` of a native backend: records inputs, can force long answers, and can hold an answer
+    until the test releases it (``hold``), so "while it is answering" does not depend on the machine's speed."""
 
     def __init__(self, model):
         self.model = model
@@ -24,6 +25,7 @@ class GenerateRecorder:
         self.calls = []
         self.force_length = False
         self.started = threading.Event()
+        self.hold = None  # a threading.Event: generate waits for it to be set
         model.generate = self
 
     def __call__(self, *args, **kwargs):
@@ -32,6 +34,8 @@ class GenerateRecorder:
         call = {"kwargs": kwargs}
         self.calls.append(call)
         self.started.set()
+        if self.hold is not None:
+            self.hold.wait(timeout=120)
         call["output"] = self.original(*args, **kwargs)
         return call["output"]
 

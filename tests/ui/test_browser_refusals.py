@@ -3,6 +3,8 @@ and that the next question still works. The text asserted is the text on the pag
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from minicpmv_app.ui import gradio_25, gradio_26
@@ -163,8 +165,15 @@ def test_a_number_typed_outside_a_sliders_range_is_said_and_the_shown_value_is_u
     page = open_page(browser, app26, lang)
     page.get_by_text(text("settings", lang)).click()
     box = page.locator("#setting-temperature input[type=number]")
-    box.fill("9")
-    box.press("Tab")
+
+    def typed_and_clamped() -> bool:
+        # Typed again when the box is not clamped after Tab: in 2 of 7 runs of this file the box was back at its
+        # default (a load-time update of the settings landing after the typing, it seems), so no note was due.
+        box.fill("9")
+        box.press("Tab")
+        return box.input_value() == "5"
+
+    wait_for(typed_and_clamped, timeout=30)
     note = page.locator("#setting-temperature .range-note")
     wait_for(lambda: note.count() and note.inner_text() == text("range_note", lang, low=0, high=5, value=5), timeout=10)
     assert box.input_value() == "5"
@@ -197,15 +206,18 @@ def test_double_regenerate_keeps_one_answer_coming(ui_chat, recorder, browser, c
         send(page, "What happens?", [clip(seconds=8, fps=5)])
         wait_for(lambda: answered(page, 0), timeout=60)
         calls = len(recorder.calls)
-        recorder.force_length = True
-        page.locator("#regenerate-button").click()
-        wait_for(lambda: len(recorder.calls) > calls or shows(page, message("busy_pending", "en")), timeout=30)
-        page.locator("#regenerate-button").click()
-        wait_for(lambda: shows(page, message("busy_answering", "en")) or shows(page, message("busy_pending", "en")),
-                 timeout=30)
+        recorder.hold = threading.Event()  # the first regeneration answers only once the second press is refused
+        try:
+            page.locator("#regenerate-button").click()
+            wait_for(lambda: len(recorder.calls) > calls or shows(page, message("busy_pending", "en")), timeout=30)
+            page.locator("#regenerate-button").click()
+            wait_for(lambda: shows(page, message("busy_answering", "en")) or shows(page, message("busy_pending", "en")),
+                     timeout=30)
+        finally:
+            recorder.hold.set()
+            recorder.hold = None
         wait_for(lambda: answered(page, 0) and len(recorder.calls) == calls + 1
                  and recorder.calls[-1].get("output") is not None, timeout=120)
-        recorder.force_length = False
         # One answer (random weights may write grounding tags: their raw-answer block and drawn picture are not
         # answers of their own).
         assert len(answers(page)) == 1 and answers(page)[0]
