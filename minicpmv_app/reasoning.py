@@ -21,6 +21,19 @@ class BudgetSpent(str):
     """The last piece (empty) of an answer that stopped at ``max_new_tokens`` instead of ending by itself."""
 
 
+class Encoding(str):
+    """An empty piece before the answer: the vision pass has run ``done`` of its ``total`` layers, ``left_s``
+    seconds estimated to go (None until there is a first layer to go by). Minutes on a CPU, so the page shows it."""
+
+    def __new__(cls, done: int, total: int, left_s=None):
+        piece = super().__new__(cls, "")
+        piece.done, piece.total, piece.left_s = done, total, left_s
+        return piece
+
+    def __reduce__(self):  # crosses the model process's pipe as itself
+        return Encoding, (self.done, self.total, self.left_s)
+
+
 class ThinkSplitter:
     """Feed raw text pieces; get ``Reasoning`` and answer pieces. Tags may be cut anywhere between pieces.
 
@@ -116,6 +129,9 @@ def split_reasoning(pieces: Iterable[str], *, inside: bool = False, maybe_inside
                 yield from splitter.flush()
                 yield piece
                 return
+            if isinstance(piece, Encoding):
+                yield piece
+                continue
             if isinstance(piece, Reasoning):
                 yield piece
                 yield from splitter.answer_follows()

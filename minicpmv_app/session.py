@@ -37,7 +37,7 @@ from .media.documents import MAX_PAGES, check_pdf, is_pdf, render_pdf, target_pi
 from .media.images import prepare_image
 from .media.video import load_video
 from .messages import Conversation, Message, Part
-from .reasoning import BudgetSpent, Reasoning
+from .reasoning import BudgetSpent, Encoding, Reasoning
 
 log = logging.getLogger(__name__)
 LOCATE_LABEL = "locate_turn"  # the locale key a Locate question is shown with
@@ -70,11 +70,13 @@ class StoppedByUser(MiniCPMVError):
 # -- events ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Progress:
-    """Media are being prepared: ``done`` of ``total`` video frames (``kind`` "video") or PDF pages ("pdf")."""
+    """Media are being prepared: ``done`` of ``total`` video frames (``kind`` "video"), PDF pages ("pdf"), or the
+    model's vision layers over the pictures ("encoding", with ``left_s``, the estimated seconds to go)."""
 
     done: int
     total: int
     kind: str = "video"
+    left_s: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,8 @@ class ChatSession:
                                                                  reasoning=True, keep_grounding=True):
                 if isinstance(piece, BudgetSpent):
                     turn.cut_off = True
+                elif isinstance(piece, Encoding):
+                    yield Progress(piece.done, piece.total, "encoding", piece.left_s)
                 elif isinstance(piece, Reasoning):
                     turn.reasoning += piece
                     yield ReasoningDelta(piece)

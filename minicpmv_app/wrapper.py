@@ -15,7 +15,7 @@ from .hub import resolve_model_path
 from .media.video import Video
 from .messages import Conversation, Message, parse_request, validate
 from .presets import GenerationSettings
-from .reasoning import BudgetSpent, Reasoning
+from .reasoning import BudgetSpent, Encoding, Reasoning
 from .settings import NAMES
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,9 @@ class MiniCPMVChat:
 
         ``params`` (or ``input["params"]``) take ``decode_type`` ("Sampling" / "Beam Search") or ``sampling``,
         ``max_new_tokens``, ``system_prompt``, the preset's own keys, and the model's knobs (``knobs``).
-        Setting ``stop_event`` ends generation. ``reasoning=True`` also yields the model's reasoning, as
-        ``minicpmv_app.reasoning.Reasoning`` pieces (a ``str`` subclass).
+        Setting ``stop_event`` ends generation (between vision layers too). ``reasoning=True`` also yields the
+        model's reasoning, as ``minicpmv_app.reasoning.Reasoning`` pieces (a ``str`` subclass), and, before the
+        answer, one empty ``Encoding`` piece per vision layer (``done``, ``total``, ``left_s``).
         """
         merged = dict(input.get("params") or {}) if isinstance(input, dict) else {}
         merged.update(params)
@@ -175,7 +176,7 @@ class MiniCPMVChat:
                         if reasoning:  # typed pieces are for callers that read them (the UIs)
                             yield piece
                         continue
-                    if isinstance(piece, Reasoning):
+                    if isinstance(piece, (Reasoning, Encoding)):
                         if reasoning:
                             yield piece
                         continue

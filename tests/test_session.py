@@ -419,3 +419,15 @@ def test_an_answer_cut_off_by_max_new_tokens_says_so_even_when_thinking_used_it_
         whole = ask(Path(folder), max_new_tokens=64, enable_thinking=True)
         assert not whole.turns[-1].cut_off and whole.turns[-1].answer.strip() == "blue"
         assert text("cut_off", "en") not in render(whole, "en")[-1]["content"]
+
+
+@pytest.mark.parametrize("lang, words", [("en", "no answer"), ("zh", "没有回答")])
+def test_an_answer_with_no_words_says_so_in_the_page(lang, words):
+    """Random or badly tuned weights can end at once: the bubble says the model wrote nothing, never shows blank."""
+    from minicpmv_app.ui.gradio_common import render
+
+    session, chat = ChatSession(), ScriptedChat("")
+    session.submit("What is it?", [])
+    events = run(session, chat)
+    assert isinstance(events[-1], Done) and session.turns[-1].answer.strip() == ""
+    assert words in render(session, lang)[-1]["content"]

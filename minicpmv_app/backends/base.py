@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from ..errors import GenerationError, MiniCPMVError, UnsupportedFeatureError
 from ..messages import Conversation
 from ..presets import GenerationSettings
+from ..reasoning import Encoding
 
 
 @dataclass(frozen=True)
@@ -134,15 +135,21 @@ def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[
     finished = False
     try:
         for piece in streamer:
-            if piece:
+            if piece or isinstance(piece, Encoding):  # the vision pass's progress comes on the same queue
                 yield piece
         finished = True
     finally:
         if not finished and stop is not None:
             stop.set()
         thread.join(timeout=timeout)
-    if failure:
+    if failure and not _stopped_while_encoding(failure[0]):
         raise as_generation_error(failure[0])
+
+
+def _stopped_while_encoding(exc: BaseException) -> bool:
+    from .vision_progress import StoppedWhileEncoding
+
+    return isinstance(exc, StoppedWhileEncoding)
 
 
 def token_streamer(tokenizer, *, timeout: float = 600.0):

@@ -20,6 +20,7 @@ from ..settings import SAMPLING
 from . import read_config
 from .cards import ModelCard, card_for, card_for_processor
 from .base import Backend, as_generation_error, budget_spent, stopping_criteria, stream_from_thread
+from .vision_progress import vision_layers, watching
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class NativeBackend(Backend):
         self._torch = torch
         report_linear_attention_kernels(self.model, placement.device)
         last_position_logits(self.model)
+        self.vision_layers = vision_layers(self.model)  # hooked while answering: progress, and Stop, per layer
 
     def describe(self) -> str:
         weights = f", {self.quantization.label} weights" if self.quantization else ""
@@ -109,7 +111,8 @@ class NativeBackend(Backend):
         outputs = []
 
         def run(streamer) -> None:
-            with self._torch.inference_mode():
+            # Each vision layer's progress goes on the streamer's queue, ahead of the answer's first words.
+            with self._torch.inference_mode(), watching(self.vision_layers, streamer.text_queue.put, stop):
                 outputs.append(self.model.generate(**inputs, **kwargs, streamer=streamer))
 
         yield from stream_from_thread(run, self.processor.tokenizer, stop=stop)

@@ -25,7 +25,7 @@ from ..errors import InvalidInputError, MiniCPMVError
 from ..media.documents import check_pdf, is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
-from .i18n import localized, model_status, question, request_language, text, user_message
+from .i18n import localized, model_status, progress_words, question, request_language, text, user_message
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,10 @@ def render(session: ChatSession, lang: str) -> list[dict]:
             # A stopped or cut-off answer says so; the marker is the view's, never part of what the model gets back.
             marker = (f"\n\n*{text('stopped', lang)}*" if turn.state == State.STOPPED
                       else f"\n\n*{text('cut_off', lang)}*" if turn.cut_off and turn.state == State.ANSWERED else "")
-            messages.append({"role": "assistant", "content": (answers.shown(turn) + marker).strip()})
+            content = (answers.shown(turn) + marker).strip()
+            if not content and turn.state == State.ANSWERED:  # an empty bubble would say nothing at all
+                content = f"*{text('empty_answer', lang)}*"
+            messages.append({"role": "assistant", "content": content})
         if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
             messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
                              "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})
@@ -234,6 +237,16 @@ def warning(message: str, lang: str) -> None:
     gr.Warning(message, title=text("toast_warning", lang))
 
 
+def progress_bar(progress, event: Progress, lang: str) -> None:
+    """A session's ``Progress`` on Gradio's bar: frames and pages counted in their unit, encoding as a fraction
+    (its words say "k of n")."""
+    if event.kind == "encoding":
+        progress(event.done / max(1, event.total), desc=progress_words(event, lang))
+    else:
+        progress((event.done, event.total), desc=progress_words(event, lang),
+                 unit=text(f"progress_unit_{event.kind}", lang))
+
+
 def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progress=None,
                   generate=None) -> Iterator[list[dict]]:
     """Answer the pending turn: the chat as it grows (at most every UPDATE_INTERVAL_S), video decoding as progress."""
@@ -241,8 +254,7 @@ def stream_answer(chat, session: ChatSession, settings: dict, lang: str, progres
     for event in session.answer(chat, settings, generate):
         if isinstance(event, Progress):
             if progress is not None:
-                desc = text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
-                progress((event.done, event.total), desc=desc, unit=text(f"progress_unit_{event.kind}", lang))
+                progress_bar(progress, event, lang)
         elif isinstance(event, (TextDelta, ReasoningDelta)) and time.monotonic() - shown_at >= UPDATE_INTERVAL_S:
             shown_at = time.monotonic()
             yield render(session, lang)

@@ -13,7 +13,8 @@ from ..errors import MiniCPMVError
 from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
 from . import zerogpu
 from .gradio_common import (
-    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, message_files, refusal, render, session_state, stop_button,
+    MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, message_files, progress_bar, refusal, render,
+    session_state, stop_button,
 )
 from .i18n import text
 
@@ -97,7 +98,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
         shown_at = 0.0
         for _, event in answer_both(pairs):
             if isinstance(event, Progress):
-                progress((event.done, event.total), desc=text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang))
+                progress_bar(progress, event, lang)
             elif isinstance(event, (TextDelta, ReasoningDelta)) and time.monotonic() - shown_at >= UPDATE_INTERVAL_S:
                 shown_at = time.monotonic()
                 yield render(session_a, lang), render(session_b, lang)

@@ -24,6 +24,17 @@ def text(key: str, lang: Optional[str] = None, **values) -> str:
     return table.get(key, TABLES[DEFAULT][key]).format(**values)
 
 
+def progress_words(event, lang: Optional[str] = None) -> str:
+    """What a progress bar says for a session's ``Progress`` event: decoding a video, rendering PDF pages, or
+    encoding pictures (with the estimated time left)."""
+    if event.kind == "encoding":  # "k of n" is in the words: the bar gets a fraction (no unit of its own)
+        if event.left_s is None or event.done >= event.total:
+            return text("encoding_picture", lang, done=event.done, total=event.total)
+        return text("encoding_picture_left", lang, done=event.done, total=event.total,
+                    seconds=max(1, round(event.left_s)))
+    return text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
+
+
 def language_of(accept_language: Optional[str]) -> str:
     """The first supported language in an Accept-Language header (or a locale like 'zh-CN')."""
     for item in (accept_language or "").split(","):

@@ -24,7 +24,7 @@ from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
 from ..media.documents import PDF_SUFFIXES, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
-from .i18n import LANGUAGES, language_of, localized, model_status, question, text, user_message
+from .i18n import LANGUAGES, language_of, localized, model_status, progress_words, question, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
 
 MODES = {
@@ -102,6 +102,8 @@ def render_answer(turn: Turn, lang: str) -> None:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
         st.caption(text("stopped_unsent" if turn.unsent else "stopped", lang))
+    elif turn.state == State.ANSWERED and not turn.answer.strip() and not turn.reasoning.strip():
+        st.caption(text("empty_answer", lang))
     elif turn.answer_format == "html" or answers.is_table(turn.answer):
         st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
     else:
@@ -134,7 +136,7 @@ def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
         nonlocal bar, thinking, thought_slot, thought
         for event in session.answer(chat, settings):
             if isinstance(event, Progress):
-                what = text("rendering_pdf" if event.kind == "pdf" else "decoding_video", lang)
+                what = progress_words(event, lang)
                 bar = bar or st.progress(0.0, text=what)
                 bar.progress(event.done / max(1, event.total), text=what)
             elif isinstance(event, ReasoningDelta):

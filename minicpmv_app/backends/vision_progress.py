@@ -1,0 +1,70 @@
+"""Progress through the vision pass, and Stop during it.
+
+A picture's vision pass is one call of the vision tower over all its slices; on a CPU it takes minutes (a
+1344x1344 picture at the released 4.6's size: about 30 s on 2 cores, a 2688 one several minutes). Forward hooks on
+the vision encoder's layers report each finished layer, with an estimate of the time left, and check Stop between
+layers: generate()'s stopping criteria are only asked after a token, which would be after the whole pass.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+from ..reasoning import Encoding
+
+
+class StoppedWhileEncoding(Exception):
+    """Raised inside generate() by a layer hook once Stop is pressed; the stream then ends as stopped."""
+
+
+def vision_layers(model) -> list:
+    """The vision encoder's layer list: the first ``…encoder.layers`` under a module whose name says vision
+    (``model.vision_tower.encoder.layers`` in transformers' MiniCPM-V 4.6, 4.7 and OCR classes), or none."""
+    import torch
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and name.endswith("encoder.layers") and (
+                "vision" in name or "vpm" in name):
+            return list(module)
+    return []
+
+
+@contextmanager
+def watching(layers: list, put: Callable[[Encoding], None], stop: Optional[threading.Event]) -> Iterator[None]:
+    """While inside: each finished layer calls ``put(Encoding(done, total, left_s))``; a set ``stop`` raises
+    ``StoppedWhileEncoding`` at the next layer. Enter it in the thread that runs generate(): the hooks act in that
+    thread only (another answer on the same model, if a backend ever ran two, keeps its own)."""
+    total = len(layers)
+    started: list[float] = []
+    owner = threading.get_ident()
+
+    def before_first(module, args):
+        if threading.get_ident() != owner:
+            return
+        started[:] = [time.monotonic()]
+        if stop is not None and stop.is_set():
+            raise StoppedWhileEncoding()
+
+    def after(index: int):
+        def hook(module, args, output):
+            if threading.get_ident() != owner:
+                return
+            done = index + 1
+            elapsed = time.monotonic() - started[0] if started else 0.0
+            put(Encoding(done, total, elapsed / done * (total - done)))
+            if stop is not None and stop.is_set() and done < total:
+                raise StoppedWhileEncoding()
+        return hook
+
+    handles = []
+    if layers:
+        handles.append(layers[0].register_forward_pre_hook(before_first))
+        handles += [layer.register_forward_hook(after(i)) for i, layer in enumerate(layers)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
