@@ -65,6 +65,24 @@ def test_stop_during_the_vision_pass_ends_the_answer_before_its_first_token(tiny
         tiny_chat.backend.vision_layers)
 
 
+def test_stop_inside_a_vision_layer_ends_the_pass_within_that_layer(tiny_chat, tmp_path):
+    """A layer over 36 slices of a real-size model takes about 10 s on a CPU: Stop is checked at its matrix products
+    too, so it is not kept waiting for the layer's end."""
+    import torch
+
+    session = ChatSession()
+    first_layer = tiny_chat.backend.vision_layers[0]
+    products = [m for m in first_layer.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(products) >= 2
+    handle = products[1].register_forward_pre_hook(lambda module, args: session.stop())  # pressed mid-layer
+    try:
+        events = answer(session, tiny_chat, "What is it?", [photo(tmp_path)])
+    finally:
+        handle.remove()
+    assert not [e for e in events if isinstance(e, Progress) and e.kind == "encoding"]  # not even layer 1 ended
+    assert isinstance(events[-1], Stopped) and session.turns[-1].answer == ""
+
+
 def test_the_progress_crosses_the_model_process(tiny_folder, tmp_path):
     from minicpmv_app import MiniCPMVChat
 
