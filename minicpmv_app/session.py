@@ -295,6 +295,9 @@ class ChatSession:
             generation = chat.settings(**settings)
             turn.settings = generation.record()
             if turn.parts is None:
+                if any(not is_video(f) and not is_pdf(f) for f in turn.files):
+                    # Said at once: a photo's decoding and slicing take seconds before the vision pass counts layers.
+                    yield Progress(0, 0, "encoding")
                 yield from decode_with_progress(turn, chat.frame_plan(generation), chat.page_pixels(generation))
             if turn.stop.is_set():
                 raise StoppedByUser()

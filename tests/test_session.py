@@ -279,7 +279,7 @@ def test_reasoning_is_kept_apart_and_never_sent_back(picture):
     session, chat = ChatSession(), ScriptedChat(("I see red.", "red"), "square")
     session.submit("What colour?", [picture])
     events = run(session, chat)
-    assert [type(e).__name__ for e in events][:2] == ["ReasoningDelta", "TextDelta"]
+    assert [type(e).__name__ for e in events][:3] == ["Progress", "ReasoningDelta", "TextDelta"]  # Progress: the picture
     turn = session.turns[-1]
     assert (turn.reasoning, turn.answer) == ("I see red.", "red ")
     session.submit("And the shape?")

@@ -35,7 +35,8 @@ def vision_layers(model) -> list:
 
 @contextmanager
 def watching(layers: list, put: Callable[[Encoding], None], stop: Optional[threading.Event]) -> Iterator[None]:
-    """While inside: each finished layer calls ``put(Encoding(done, total, left_s))``; a set ``stop`` raises
+    """While inside: the pass's start calls ``put(Encoding(0, total))`` and each finished layer
+    ``put(Encoding(done, total, left_s))``; a set ``stop`` raises
     ``StoppedWhileEncoding`` at the next layer or matrix product within one. Enter it in the thread that runs generate(): the hooks act in that
     thread only (another answer on the same model, if a backend ever ran two, keeps its own)."""
     total = len(layers)
@@ -48,6 +49,7 @@ def watching(layers: list, put: Callable[[Encoding], None], stop: Optional[threa
         started[:] = [time.monotonic()]
         if stop is not None and stop.is_set():
             raise StoppedWhileEncoding()
+        put(Encoding(0, total))  # the page says so at once, not after the first layer (about 10 s at 36 slices)
 
     def after(index: int):
         def hook(module, args, output):

@@ -28,6 +28,8 @@ def progress_words(event, lang: Optional[str] = None) -> str:
     """What a progress bar says for a session's ``Progress`` event: decoding a video, rendering PDF pages, or
     encoding pictures (with the estimated time left)."""
     if event.kind == "encoding":  # "k of n" is in the words: the bar gets a fraction (no unit of its own)
+        if not event.total:  # before the vision pass: the picture is decoded and sliced
+            return text("encoding_picture_start", lang)
         if event.left_s is None or event.done >= event.total:
             return text("encoding_picture", lang, done=event.done, total=event.total)
         return text("encoding_picture_left", lang, done=event.done, total=event.total,

@@ -34,9 +34,13 @@ def test_a_photo_reports_each_vision_layer_before_the_first_word(tiny_chat, tmp_
     assert layers >= 2  # the tiny's encoder: something to count
     events = answer(ChatSession(), tiny_chat, "What is it?", [photo(tmp_path)])
     encoding = [e for e in events if isinstance(e, Progress) and e.kind == "encoding"]
-    assert [e.done for e in encoding] == list(range(1, layers + 1))
+    # Said first, before the picture is even decoded; then the pass's start, and each layer.
+    assert events[0] == Progress(0, 0, "encoding")
+    encoding = encoding[1:]
+    assert [e.done for e in encoding] == list(range(0, layers + 1))
     assert {e.total for e in encoding} == {layers}
-    assert encoding[-1].left_s == 0 and all(e.left_s >= 0 for e in encoding)
+    assert encoding[0].left_s is None  # nothing to estimate from yet
+    assert encoding[-1].left_s == 0 and all(e.left_s >= 0 for e in encoding[1:])
     first_word = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
     assert events.index(encoding[-1]) < first_word  # all of the vision pass comes before the answer
     assert isinstance(events[-1], Done)
@@ -54,15 +58,15 @@ def test_stop_during_the_vision_pass_ends_the_answer_before_its_first_token(tiny
 
     session = ChatSession()
     events = answer(session, tiny_chat, "What is it?", [photo(tmp_path)], stop_at_first_layer)
-    encoding = [e for e in events if isinstance(e, Progress) and e.kind == "encoding"]
-    assert len(encoding) < len(tiny_chat.backend.vision_layers)  # the pass did not run to its end
+    finished = [e for e in events if isinstance(e, Progress) and e.kind == "encoding" and e.done]
+    assert len(finished) < len(tiny_chat.backend.vision_layers)  # the pass did not run to its end
     assert isinstance(events[-1], Stopped) and not [e for e in events if isinstance(e, TextDelta)]
     assert session.turns[-1].state == State.STOPPED and session.turns[-1].answer == ""
     # The hooks are gone and the model is whole: the next question is answered in full.
     after = answer(session, tiny_chat, "And now?", [photo(tmp_path, "second.jpg", (640, 480))])
     assert isinstance(after[-1], Done)
     assert len([e for e in after if isinstance(e, Progress) and e.kind == "encoding"]) == len(
-        tiny_chat.backend.vision_layers)
+        tiny_chat.backend.vision_layers) + 2
 
 
 def test_stop_inside_a_vision_layer_ends_the_pass_within_that_layer(tiny_chat, tmp_path):
@@ -79,7 +83,9 @@ def test_stop_inside_a_vision_layer_ends_the_pass_within_that_layer(tiny_chat, t
         events = answer(session, tiny_chat, "What is it?", [photo(tmp_path)])
     finally:
         handle.remove()
-    assert not [e for e in events if isinstance(e, Progress) and e.kind == "encoding"]  # not even layer 1 ended
+    # The start was shown, and not even layer 1 ended.
+    assert [(e.done, e.total) for e in events if isinstance(e, Progress) and e.kind == "encoding"] == [
+        (0, 0), (0, len(tiny_chat.backend.vision_layers))]
     assert isinstance(events[-1], Stopped) and session.turns[-1].answer == ""
 
 
@@ -103,3 +109,4 @@ def test_the_words_say_how_far_and_how_long(lang, words):
 
     assert progress_words(Progress(2, 27, "encoding", 49.6), lang) == words
     assert "27 of 27" in progress_words(Progress(27, 27, "encoding", 0.0), "en")
+    assert progress_words(Progress(0, 0, "encoding"), lang) == words.split("…")[0] + "…"  # before the pass
