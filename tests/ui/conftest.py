@@ -94,3 +94,10 @@ def trained_recorder(chat):
     rec = GenerateRecorder(chat.backend.model)
     yield rec
     rec.restore()
+
+
+def roles(messages) -> list[str]:
+    """The chat's roles, each answer once: random weights may write grounding tags, whose drawn picture, raw answer
+    and unplaced-boxes notice are further assistant messages of the same answer (gradio_common.render)."""
+    shown = [m["role"] for m in messages]
+    return [role for i, role in enumerate(shown) if role != "assistant" or i == 0 or shown[i - 1] != "assistant"]
