@@ -36,9 +36,9 @@ def vision_layers(model) -> list:
 @contextmanager
 def watching(layers: list, put: Callable[[Encoding], None], stop: Optional[threading.Event]) -> Iterator[None]:
     """While inside: the pass's start calls ``put(Encoding(0, total))`` and each finished layer
-    ``put(Encoding(done, total, left_s))``; a set ``stop`` raises
-    ``StoppedWhileEncoding`` at the next layer or matrix product within one. Enter it in the thread that runs generate(): the hooks act in that
-    thread only (another answer on the same model, if a backend ever ran two, keeps its own)."""
+    ``put(Encoding(done, total, left_s))``; a set ``stop`` raises ``StoppedWhileEncoding`` at the next layer, or at
+    the next matrix product within one. Enter it in the thread that runs generate(): the hooks act in that thread
+    only (another answer on the same model, if a backend ever ran two, keeps its own)."""
     total = len(layers)
     started: list[float] = []
     owner = threading.get_ident()
