@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,15 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.real_size import build, cache_folder  # noqa: E402
+from bench.reliability import free_port  # noqa: E402
 
 PICTURES = [("1344x1344 picture", (1344, 1344)), ("4032x3024 photo (JPEG)", (4032, 3024))]
 LAYERS_BEFORE_STOP = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def photo(folder: Path, size) -> Path:
