@@ -11,6 +11,7 @@ from ..errors import GenerationError, MiniCPMVError, UnsupportedFeatureError
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..reasoning import Encoding
+from .vision_progress import StoppedWhileEncoding
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,8 @@ def stream_from_thread(run: Callable[[Any], None], tokenizer, *, stop: Optional[
         if not finished and stop is not None:
             stop.set()
         thread.join(timeout=timeout)
-    if failure and not _stopped_while_encoding(failure[0]):
+    if failure and not isinstance(failure[0], StoppedWhileEncoding):  # Stop during the vision pass: no error
         raise as_generation_error(failure[0])
-
-
-def _stopped_while_encoding(exc: BaseException) -> bool:
-    from .vision_progress import StoppedWhileEncoding
-
-    return isinstance(exc, StoppedWhileEncoding)
 
 
 def token_streamer(tokenizer, *, timeout: float = 600.0):

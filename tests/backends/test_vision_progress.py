@@ -1,5 +1,5 @@
-"""The vision pass reports progress per layer and stops between layers (minicpmv_app/backends/vision_progress.py), on
-the real tiny, in this process and across the model process's pipe."""
+"""The vision pass reports progress per layer and stops between layers and within one
+(minicpmv_app/backends/vision_progress.py), on the real tiny, in this process and across the model process's pipe."""
 
 from __future__ import annotations
 
