@@ -102,14 +102,20 @@ def render_answer(turn: Turn, lang: str) -> None:
         st.error(user_message(turn.error, lang))
     elif turn.state == State.STOPPED and not turn.answer:
         st.caption(text("stopped_unsent" if turn.unsent else "stopped", lang))
-    elif turn.state == State.ANSWERED and not turn.answer.strip() and not turn.reasoning.strip():
-        st.caption(text("empty_answer", lang))
     elif turn.answer_format == "html" or answers.is_table(turn.answer):
         st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
-    else:
+    elif turn.answer.strip():
         st.markdown(turn.shown_answer)
-    if turn.state == State.STOPPED and turn.answer:
-        st.caption(text("stopped", lang))  # the view's marker: never sent back to the model
+    render_marks(turn, lang)
+
+
+def render_marks(turn: Turn, lang: str) -> None:
+    """What follows an answer, in the history and right after it streamed: why it is empty, stopped or cut off (the
+    view's markers, never sent back to the model), then its figures."""
+    if turn.state == State.ANSWERED and not turn.answer.strip() and not turn.reasoning.strip():
+        st.caption(text("empty_answer", lang))
+    elif turn.state == State.STOPPED and turn.answer:
+        st.caption(text("stopped", lang))
     elif turn.state == State.ANSWERED and turn.cut_off:
         st.caption(text("cut_off", lang))
     render_figures(turn, lang)
@@ -162,8 +168,8 @@ def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
         st.write_stream(pieces())
         if bar is not None:
             bar.empty()
-        if session.turns:
-            render_figures(session.turns[-1], lang)
+        if session.turns:  # an empty answer says so here too, not only after the next rerun
+            render_marks(session.turns[-1], lang)
 
 
 def browser_language() -> str:

@@ -53,10 +53,15 @@ def roles(at):
     return [m.name for m in at.chat_message]
 
 
+def shown_words(message) -> str:
+    """The words an assistant bubble shows: its answer, or the caption that says why there is none."""
+    return " ".join(e.value for e in [*message.markdown, *message.caption] if e.value).strip()
+
+
 def test_text_mode_answers_and_history_grows(app, recorder):
     send(app, "Hello there")
     assert roles(app) == ["user", "assistant"]
-    assert app.chat_message[1].markdown and app.chat_message[1].markdown[0].value
+    assert shown_words(app.chat_message[1])  # random weights may answer nothing at all: the bubble then says so
     send(app, "And again")
     assert roles(app) == ["user", "assistant", "user", "assistant"]
     prompt = recorder.last_prompt(recorder.processor)
