@@ -6,7 +6,7 @@
 On a Hugging Face Space, set `app_file: web_demo_2.5.py`; MINICPMV_MODEL picks the model.
 """
 
-from minicpmv_app.ui.launcher import run
+from minicpmv_app.ui.commands import run_demo
 
 if __name__ == "__main__":
-    run("gradio_25", default_model="openbmb/MiniCPM-Llama3-V-2_5", default_port=8080, description=__doc__)
+    run_demo("2.5", description=__doc__)

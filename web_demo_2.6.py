@@ -7,7 +7,7 @@
 On a Hugging Face Space, set `app_file: web_demo_2.6.py`; MINICPMV_MODEL picks the model.
 """
 
-from minicpmv_app.ui.launcher import run
+from minicpmv_app.ui.commands import run_demo
 
 if __name__ == "__main__":
-    run("gradio_26", default_model="openbmb/MiniCPM-V-2_6", default_port=8885, description=__doc__, compare=True)
+    run_demo("2.6", description=__doc__)

@@ -60,9 +60,6 @@ class State(str, Enum):
     STOPPED = "stopped"
 
 
-SETTLED = (State.ANSWERED, State.FAILED, State.STOPPED)
-
-
 class StoppedByUser(MiniCPMVError):
     """Raised inside ``answer()`` when Stop arrives while media are decoding; never leaves the session."""
 

@@ -5,7 +5,7 @@ a backend lists the knobs its model takes, with the model card's defaults (``Bac
 those, and ``MiniCPMVChat.settings`` refuses the others with a message.
 
 The Gradio panel, the Streamlit sidebar, the command line, ``MiniCPMVChat.settings`` validation and the OpenAI
-request mapping are all derived from ``SCHEMA``. Per-preset defaults live in ``presets.PRESETS`` (upstream's
+request mapping are all derived from ``SCHEMA``. Per-preset defaults live in ``PRESETS`` below (upstream's
 values, kept here with the schema); a setting's ``modes`` says which decode modes use it.
 """
 

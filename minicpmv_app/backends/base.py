@@ -40,9 +40,6 @@ class Backend(ABC):
     concurrency: int = 1
     #: Per-model changes to the decoding presets (1.0/2.0 sample at temperature 0.6).
     preset_overrides: Mapping[str, Mapping[str, Any]] = {}
-    #: Whether several images / video in one conversation are understood.
-    supports_multi_image: bool = True
-    supports_video: bool = True
     #: The per-model settings this model takes (settings.KNOBS) with its model card's defaults.
     knobs: Mapping[str, Any] = {}
     #: Fixed instructions the model was trained on (cards.Prompt: MiniCPM-OCR's block prompts), for the UIs to offer.

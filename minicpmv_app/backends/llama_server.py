@@ -14,7 +14,6 @@ import collections
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import ModelLoadError
+from ..ports import free_port
 from .openai_api import OpenAIBackend
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,6 @@ def find_server(binary: Optional[str] = None) -> str:
     return chosen
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LlamaServerBackend(OpenAIBackend):
     """A ``llama-server`` of this app's own, one answer at a time (a CPU gives one answer its full speed)."""
 
@@ -80,7 +74,7 @@ class LlamaServerBackend(OpenAIBackend):
             raise ModelLoadError(
                 f"No vision projector for {model.name}: pass --mmproj with its mmproj-*.gguf file (it comes with the "
                 "model's GGUF files), or put that one file beside the model.", key="mmproj_missing", name=model.name)
-        self.gguf, self.mmproj, self.port = model, projector, _free_port()
+        self.gguf, self.mmproj, self.port = model, projector, free_port()
         command = [find_server(binary), "-m", str(model), "--mmproj", str(projector), "--host", "127.0.0.1",
                    "--port", str(self.port), "-c", str(context), "--parallel", "1", "--jinja", "--no-webui"]
         if threads:

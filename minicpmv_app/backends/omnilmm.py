@@ -38,8 +38,6 @@ warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `in
 
 class OmniLMMBackend(Backend):
     name = "omnilmm"
-    supports_multi_image = False
-    supports_video = False
     preset_overrides = {SAMPLING: UPSTREAM_SAMPLING}
 
     def __init__(self, folder: Path, placement: Placement, config: dict, *,

@@ -100,7 +100,6 @@ class RemoteCodeBackend(Backend):
 
     def _set_flavour(self, flavour: ChatFlavour, config: dict) -> None:
         self.flavour = flavour
-        self.supports_multi_image = self.supports_video = flavour.images_in_content
         if flavour.returns_tuple:
             self.preset_overrides = {SAMPLING: {"temperature": 0.6}}
         self.knobs = flavour_knobs(flavour, config)

@@ -46,6 +46,3 @@ class UploadFolder:
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-    def remove(self) -> None:
-        self._finalizer()

@@ -12,9 +12,9 @@ import pytest
 from chat import MiniCPMVChat, img2base64
 from minicpmv_app.backends.openai_api import OpenAIBackend
 from minicpmv_app.errors import GenerationError, ModelLoadError
-from minicpmv_app.messages import parse_request
 from minicpmv_app.media.video import load_video
-from minicpmv_app.messages import Conversation, Message
+from minicpmv_app.messages import Conversation, Message, parse_request
+from minicpmv_app.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +97,6 @@ def test_gradio_demo_on_top_of_the_server(served_chat):
         final = session.submit("Sampling", 0.7, 0.8, 100, 1.05, 3, 8, "", api_name="/respond").result()
         assert final[-1]["role"] == "assistant"
         assert not "".join(p.get("text", "") for p in final[-1]["content"]).startswith("⚠️")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_server_is_a_clear_error():

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from contextlib import contextmanager
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from minicpmv_app.ports import free_port  # the UI tests import it from here too
 
 
 class GenerateRecorder:
