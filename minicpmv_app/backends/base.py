@@ -40,6 +40,9 @@ class Backend(ABC):
     concurrency: int = 1
     #: Per-model changes to the decoding presets (1.0/2.0 sample at temperature 0.6).
     preset_overrides: Mapping[str, Mapping[str, Any]] = {}
+    #: Answers come from a chat-completions server: it has no beam search, and the page says what it does with the
+    #: model's knobs (the UIs read this, never the backend's name).
+    is_server: bool = False
     #: The per-model settings this model takes (settings.KNOBS) with its model card's defaults.
     knobs: Mapping[str, Any] = {}
     #: Fixed instructions the model was trained on (cards.Prompt: MiniCPM-OCR's block prompts), for the UIs to offer.

@@ -60,6 +60,7 @@ def video_data_url(video: Video) -> str:
 
 class OpenAIBackend(Backend):
     name = "openai"
+    is_server = True
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
                 document = gr.File(label=label("pdf_upload_25"), file_types=[".pdf"], type="filepath",
                                    elem_id="pdf-input")
                 steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True,
-                                                          server=chat.backend.name == "openai",
+                                                          server=chat.backend.is_server,
                                                           model_presets=chat.backend.preset_overrides))
             with gr.Column(scale=2):
                 one_image_chat(demo, steps, label, image, document, max(1, chat.backend.concurrency))

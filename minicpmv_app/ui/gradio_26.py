@@ -86,7 +86,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
     with blocks("MiniCPM-V") as demo:
         gr.Markdown(label("heading_26"))
         model_line(demo, chat, lang)
-        steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, server=chat.backend.name == "openai",
+        steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, server=chat.backend.is_server,
                                                   model_presets=chat.backend.preset_overrides))
         limit = max(1, chat.backend.concurrency)
         with gr.Tab(label("tab_chat")):
