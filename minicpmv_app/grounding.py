@@ -1,7 +1,7 @@
 """Grounding in answers: ``<ref>`` names, ``<box>``, ``<point>`` and ``<quad>`` coordinates.
 
 MiniCPM-V models (2.0 on) answer the grounding prompt with ``<ref>a cat</ref><box>x1 y1 x2 y2</box>``: corners as
-integers on a 0-1000 scale of the image's width and height (MODEL_API.md, "Grounding output"; OpenBMB/MiniCPM-V
+integers on a 0-1000 scale of the image's width and height (docs/MODEL_API.md, "Grounding output"; OpenBMB/MiniCPM-V
 #982, #772, #185). ``parse`` finds every region, ``strip_grounding`` gives the text people read (ref names kept,
 tags and coordinates gone), ``GroundingFilter`` does that on a stream whose pieces may cut a tag anywhere, and
 ``draw`` / ``crop`` turn regions into pictures. No UI toolkit here.

@@ -36,7 +36,7 @@ ORDINAL_QUESTIONS = ("What colour is the {n} image?", "What color is the shape i
 VIDEO_QUESTIONS = ("What colour is the video?", "What colour is the shape in the video?")
 PAGE_QUESTIONS = ("What colour is the {n} page?", "What colour is the shape on the {n} page?")
 ORDINALS = ("first", "second", "third", "fourth")
-# The second is the grounding prompt MiniCPM-V models are asked (MODEL_API.md, "Grounding output").
+# The second is the grounding prompt MiniCPM-V models are asked (docs/MODEL_API.md, "Grounding output").
 GROUND_QUESTIONS = (
     "Where is the shape?",
     "Please provide the bounding box coordinate of the region this sentence describes: <ref>shape</ref>",

@@ -1,7 +1,7 @@
 """MiniCPM-V 1.0 to 4.5 (and MiniCPM-o 2.6 for vision): the checkpoint's own code and its ``chat()`` method.
 
-Three ``chat()`` shapes exist (see MODEL_API.md). Which one a checkpoint has is read from the method's own
-signature, not from its name, so a renamed folder or a fine-tune works the same.
+Three ``chat()`` shapes exist (docs/MODEL_API.md, "Legacy chat()"). Which one a checkpoint has is read from the
+method's own signature, not from its name, so a renamed folder or a fine-tune works the same.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ VISION_ONLY = {"minicpmo": {"init_vision": True, "init_audio": False, "init_tts"
 REMOTE_MAX_NUM_FRAMES = 64
 DEFAULT_MAX_SLICE_NUMS = 9
 THINKING_GENERATIONS = {("minicpmv", "4.5"), ("minicpmo", "4.5")}  # the 2.6-era config.json slice_config, where a checkpoint does not say
-# Video as frames (MODEL_API.md): no image ids, few slices, a longer input budget.
+# Video as frames (docs/MODEL_API.md): no image ids, few slices, a longer input budget.
 VIDEO_MAX_INP_LENGTH = 4352
 VIDEO_MANY_FRAMES = 16
 

@@ -1,4 +1,4 @@
-"""What each legacy ``chat()`` shape receives, built from the signatures MODEL_API.md documents.
+"""What each legacy ``chat()`` shape receives, built from the signatures docs/MODEL_API.md documents.
 
 The real code of 2.0 and 2.6 runs in tests/runtimes/test_legacy_corpus.py; these cover the argument building for
 every shape (2.5 included, whose code is not in the corpus) without a model.
@@ -14,7 +14,7 @@ from minicpmv_app.messages import Conversation, Message
 from minicpmv_app.presets import resolve
 
 
-# The documented signatures (MODEL_API.md, "Legacy chat()"), without bodies: only their parameters matter here.
+# The documented signatures (docs/MODEL_API.md, "Legacy chat()"), without bodies: only their parameters matter here.
 def chat_v1(self, image, msgs, context, tokenizer, vision_hidden_states=None, max_new_tokens=1024, sampling=True,
             max_inp_length=2048, **kwargs): ...
 
