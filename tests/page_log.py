@@ -47,9 +47,9 @@ def _patch() -> None:
         return
     _PATCHED[0] = True
     try:
-        from playwright.sync_api import Browser, BrowserContext
+        from playwright.sync_api import Browser
     except ImportError:
-        Browser = BrowserContext = None
+        Browser = None
     if Browser is not None:
         def pages(make):
             @functools.wraps(make)

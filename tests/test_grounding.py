@@ -1,13 +1,12 @@
 """Grounding tags: parsing boxes, points and quads (cut streams, bad tags, out-of-range numbers, several images),
 the text people read, and the pictures drawn from them."""
 
-import random
 
 import pytest
 from PIL import Image
 
 from minicpmv_app.grounding import (
-    GroundingFilter, Region, assign_images, crop, draw, image_mentioned, iou, parse, strip_grounding,
+    GroundingFilter, assign_images, crop, draw, image_mentioned, iou, parse, strip_grounding,
 )
 
 ANSWER = "There is <ref>a cat</ref><box>120 400 500 900</box> on <ref>the sofa</ref><box>0 500 1000 1000</box>."

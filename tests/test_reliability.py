@@ -43,7 +43,7 @@ def test_bad_inputs_through_the_running_app(app, tmp_path):
 def test_bad_inputs_in_the_page(app, tmp_path):
     """Each bad input typed and attached in Chromium: the page shows the refusal (a message in a toast or in the
     chat) or the answer, and the next question works."""
-    from tests.ui.test_browser import CHROMIUM
+    from tests.ui.conftest import CHROMIUM
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install chromium)")

@@ -16,7 +16,6 @@ from .gradio_common import (
     MODEL_QUEUE, UI_STEP, UPDATE_INTERVAL_S, chat_view, discard_unusable, message_files, progress_bar, refusal, render,
     session_state, stop_button,
 )
-from .i18n import text
 
 SIDES = ("a", "b")
 

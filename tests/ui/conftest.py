@@ -1,13 +1,44 @@
-"""Gradio apps launched in-process on a free loopback port, driven with gradio_client like a remote user."""
+"""Gradio apps launched in-process on a free loopback port, driven with gradio_client like a remote user, or in
+Chromium (the ``browser`` fixture)."""
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from minicpmv_app.ports import free_port  # the UI tests import it from here too
+
+
+# A real browser for the UI tests: Debian's chromium, driven by Playwright (its own browser download cannot work here).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield instance
+        instance.close()
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
 
 
 class GenerateRecorder:

@@ -1,41 +1,16 @@
 """A real browser (Debian's chromium, driven by Playwright) against the launched 2.6 demo."""
 
 import io
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from minicpmv_app.ui.gradio_26 import build_demo
-from tests.ui.conftest import served
+from tests.ui.conftest import needs_chromium, served, wait_for  # the browser fixture is conftest's
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
-needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")
 pytestmark = [needs_chromium, pytest.mark.slow]
-
-
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield instance
-        instance.close()
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_upload_ask_watch_it_stream_and_stop(ui_chat, recorder, browser, tmp_path):

@@ -13,7 +13,7 @@ from minicpmv_app import MiniCPMVChat
 from minicpmv_app.tiny import tiny_path
 from minicpmv_app.ui.gradio_26 import build_demo
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium
 from tests.ui.test_browser_thinking_grounding import answered, ask, bot_texts
 
 pytestmark = [needs_chromium, pytest.mark.slow]

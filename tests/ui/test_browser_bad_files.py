@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import free_port
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_chats import app_on, open_panel, own_key, picture  # noqa: F401  (fixture)
 from tests.ui.test_browser_thinking_grounding import ask, bot_texts
 

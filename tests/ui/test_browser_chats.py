@@ -15,7 +15,7 @@ import pytest
 
 from minicpmv_app.tiny_task import draw
 from tests.ui.conftest import free_port
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, ask, bot_texts
 
 pytestmark = [needs_chromium, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 from minicpmv_app.compare import Contenders
 from minicpmv_app.tiny_task import draw
 from tests.ui.conftest import GenerateRecorder, served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 GREEDY = {"decode_type": "Beam Search", "num_beams": 1, "max_new_tokens": 24}

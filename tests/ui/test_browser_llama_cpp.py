@@ -12,7 +12,7 @@ from minicpmv_app.ui.gradio_26 import build_demo
 from tests.llama_cpp import SERVER, convert, llama_cpp_layout, needs_llama_server
 from tests.media_factory import write_clip
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, ask, bot_texts
 
 pytestmark = [needs_chromium, needs_llama_server, pytest.mark.slow]

@@ -15,7 +15,7 @@ from minicpmv_app.backends.base import Backend
 from minicpmv_app.backends.cards import MINICPM_OCR
 from minicpmv_app.ui.gradio_26 import build_demo
 from tests.ui.conftest import free_port, served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered
 
 pytestmark = [needs_chromium, pytest.mark.slow]

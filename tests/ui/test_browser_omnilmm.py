@@ -19,7 +19,7 @@ import pytest
 
 from minicpmv_app.ui.i18n import text
 from tests.ui.conftest import free_port
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, bot_texts
 
 ROOT = Path(__file__).resolve().parents[2]

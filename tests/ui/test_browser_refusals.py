@@ -10,7 +10,7 @@ import pytest
 from minicpmv_app.ui import gradio_25, gradio_26
 from minicpmv_app.ui.i18n import text
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (browser is a fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 SHORT = {"max_new_tokens": 8}

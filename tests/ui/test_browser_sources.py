@@ -11,7 +11,7 @@ import pytest
 
 from minicpmv_app.tiny_task import draw
 from tests.ui.conftest import served
-from tests.ui.test_browser import CHROMIUM, needs_chromium, wait_for
+from tests.ui.conftest import CHROMIUM, needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, bot_texts
 
 pytestmark = [needs_chromium, pytest.mark.slow]

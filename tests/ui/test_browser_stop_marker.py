@@ -7,7 +7,7 @@ import pytest
 
 from minicpmv_app.ui.gradio_26 import build_demo
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_thinking_grounding import answered, ask, bot_texts
 
 pytestmark = [needs_chromium, pytest.mark.slow]

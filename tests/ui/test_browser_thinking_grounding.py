@@ -12,7 +12,7 @@ from PIL import Image
 from minicpmv_app.grounding import iou, parse
 from minicpmv_app.tiny_task import draw_with_box
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401  (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 BOX_COLOUR = (230, 25, 75)  # grounding.PALETTE[0]: the first region's outline

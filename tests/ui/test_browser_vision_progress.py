@@ -12,7 +12,7 @@ from PIL import Image
 from minicpmv_app.ui.gradio_26 import build_demo
 from minicpmv_app.ui.i18n import text
 from tests.ui.conftest import served
-from tests.ui.test_browser import browser, needs_chromium, wait_for  # noqa: F401 (fixture)
+from tests.ui.conftest import needs_chromium, wait_for
 from tests.ui.test_browser_refusals import answered, bot_count, open_page, send, shows
 
 pytestmark = [needs_chromium, pytest.mark.slow]

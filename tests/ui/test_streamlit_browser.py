@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import free_port
-from tests.ui.test_browser import ARGS, CHROMIUM, needs_chromium, wait_for
+from tests.ui.conftest import ARGS, CHROMIUM, needs_chromium, wait_for
 from tests.ui.test_scripts import listening_addresses
 
 ROOT = Path(__file__).resolve().parents[2]
