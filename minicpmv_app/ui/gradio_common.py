@@ -22,6 +22,7 @@ import gradio as gr
 from .. import answers
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
+from ..media import documents
 from ..media.documents import check_pdf, is_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
@@ -416,13 +417,11 @@ def document_row(label, target):
         with gr.Column(scale=3):
             gr.Markdown(label("doc_presets"))
             with gr.Row():
-                for key in DOCUMENT_PRESETS:
+                for key in documents.PROMPTS:
                     button = gr.Button(label(f"preset_{key}"), size="sm", elem_id=f"preset-{key}")
                     button.click(prompt_filler(key, label.forced), target, target, queue=False, api_visibility="private")
     return pages
 
-
-DOCUMENT_PRESETS = ("transcribe", "table", "summary")
 
 
 def prompt_filler(key: str, forced: Optional[str]):

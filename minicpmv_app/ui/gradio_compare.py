@@ -18,6 +18,7 @@ from .gradio_common import (
 )
 
 SIDES = ("a", "b")
+DETAIL = schema.BY_NAME["downsample_mode"]  # 16x or 4x, as the settings schema says
 
 
 def side_settings(chat, base: dict, decode_type: str, thinking: bool, detail: str) -> dict:
@@ -27,7 +28,7 @@ def side_settings(chat, base: dict, decode_type: str, thinking: bool, detail: st
     chosen["decode_type"] = decode_type
     if "enable_thinking" in chat.knobs or thinking:
         chosen["enable_thinking"] = bool(thinking)
-    if "downsample_mode" in chat.knobs or detail != "16x":
+    if "downsample_mode" in chat.knobs or detail != DETAIL.default:
         chosen["downsample_mode"] = detail
     return chosen
 
@@ -50,7 +51,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
                                       elem_id=f"compare-decode-{side}")
                     thinking = gr.Checkbox(side == "b" and "enable_thinking" in first_takes, label=label("setting_thinking"),
                                            elem_id=f"compare-thinking-{side}")
-                    detail = gr.Radio(["16x", "4x"], value="16x", label=label("setting_detail"),
+                    detail = gr.Radio(list(DETAIL.choices), value=DETAIL.default, label=label("setting_detail"),
                                       elem_id=f"compare-detail-{side}")
                 controls += [model, decode, thinking, detail]
                 chatbots.append(chat_view(label, "compare_" + side, height=420, elem_id=f"compare-chat-{side}"))

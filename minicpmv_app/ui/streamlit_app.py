@@ -22,7 +22,7 @@ from .. import answers, cli, transcript
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
-from ..media.documents import PDF_SUFFIXES, is_pdf
+from ..media.documents import PDF_SUFFIXES, PROMPTS, is_pdf
 from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
 from .i18n import LANGUAGES, language_of, localized, model_status, progress_words, question, text, user_message
 from .uploads import IMAGE_SUFFIXES, UploadFolder
@@ -34,7 +34,6 @@ MODES = {
     "mode_video": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES)),
     "mode_document": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in PDF_SUFFIXES)),
 }
-DOCUMENT_PRESETS = ("transcribe", "table", "summary")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -221,7 +220,7 @@ def document_sidebar(lang: str) -> tuple[str, str]:
     with st.sidebar:
         st.subheader(text("mode_document", lang))
         pages = st.text_input(text("pdf_pages", lang), placeholder=text("pdf_pages_placeholder", lang), key="pdf_pages")
-        preset = st.selectbox(text("doc_presets", lang), DOCUMENT_PRESETS, format_func=lambda k: text(f"preset_{k}", lang),
+        preset = st.selectbox(text("doc_presets", lang), PROMPTS, format_func=lambda k: text(f"preset_{k}", lang),
                               key="doc_preset")
         prompt = st.text_area(text("doc_prompt", lang), text(f"prompt_{preset}", lang), key=f"doc_prompt_{preset}_{lang}")
     return pages, prompt
