@@ -9,7 +9,7 @@ import shlex
 import sys
 from typing import Optional, Sequence
 
-from .devices import DEVICES, DTYPES, on_zerogpu
+from .devices import DEVICES, DTYPE_CHOICES, on_zerogpu
 from .errors import MiniCPMVError
 
 
@@ -22,7 +22,7 @@ def model_arguments(parser: argparse.ArgumentParser, default_model: str) -> argp
     device = os.environ.get("MINICPMV_DEVICE") or ("cuda" if on_zerogpu() else "auto")
     group.add_argument("--device", default=device, choices=DEVICES,
                        help="auto picks cuda, then mps, then cpu. Several GPUs are used together with --device cuda.")
-    group.add_argument("--dtype", default="auto", choices=[name for name in DTYPES if name in ("auto", "bf16", "fp16", "fp32")],
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                        help="auto: bf16 on recent GPUs, fp16 on older GPUs and Apple MPS, fp32 on CPU.")
     group.add_argument("--hub", default=os.environ.get("MINICPMV_HUB", "hf"), choices=["hf", "modelscope"],
                        help="Where to download model ids from.")

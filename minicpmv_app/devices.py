@@ -9,6 +9,7 @@ from typing import Any, Optional
 from .errors import DeviceError
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")  # the names the command line offers; DTYPES reads the long ones too
 DTYPES = {
     "auto": None,
     "bf16": "bfloat16",
