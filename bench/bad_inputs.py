@@ -130,7 +130,7 @@ CASES = [
 def python_request(text: str, files: list[str]) -> dict:
     """The upstream-style request for a case: images as base64 items, videos as path items."""
     from minicpmv_app.media.images import img2base64
-    from minicpmv_app.session import is_video
+    from minicpmv_app.media.kinds import is_video
 
     content: list = []
     for path in files:

@@ -26,16 +26,14 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
 from PIL import Image
 
 from . import grounding
 from .errors import InvalidInputError, MiniCPMVError
-from .media.documents import MAX_PAGES, check_pdf, is_pdf, render_pdf, target_pixels
-from .media.images import prepare_image
-from .media.video import load_video
+from .media import kinds
+from .media.documents import MAX_PAGES, check_pdf
 from .messages import Conversation, Message, Part
 from .reasoning import BudgetSpent, Encoding, Reasoning
 
@@ -43,13 +41,6 @@ log = logging.getLogger(__name__)
 LOCATE_LABEL = "locate_turn"  # the locale key a Locate question is shown with
 # The only labels a turn may carry, with the values each needs (an imported chat is checked against them).
 LABELS = {LOCATE_LABEL: ("phrase",)}
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpeg", ".mpg", ".3gp"}
-
-
-def is_video(path: Union[str, Path]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
 
 class State(str, Enum):
     IDLE = "idle"
@@ -186,13 +177,11 @@ class ChatSession:
 
     @property
     def media_kind(self) -> Optional[str]:
-        """``video`` or ``image`` once the history holds one: a conversation keeps to one kind."""
+        """The kind of conversation (``kinds.MediaKind.conversation``) once the history holds a file: a conversation
+        keeps to one kind."""
         for turn in self.turns:
-            if turn.in_history:
-                if any(is_video(f) for f in turn.files):
-                    return "video"
-                if turn.files:
-                    return "image"
+            if turn.in_history and turn.files:
+                return kinds.kind_of(turn.files[0]).conversation
         return None
 
     def history(self, before: Optional[Turn] = None) -> list[Message]:
@@ -210,7 +199,7 @@ class ChatSession:
         """idle / answered / failed / stopped → pending. ``pages`` chooses the pages of the turn's PDFs."""
         text = (text or "").strip()
         files = [str(f) for f in files or []]
-        pages = (pages or "").strip() if any(is_pdf(f) for f in files) else ""
+        pages = (pages or "").strip() if any(kinds.kind_of(f).paged for f in files) else ""
         check_documents(files, pages)  # outside the lock: opening a PDF holds no one else up
         with self._lock:
             self._refuse_if_busy()
@@ -292,7 +281,7 @@ class ChatSession:
             generation = chat.settings(**settings)
             turn.settings = generation.record()
             if turn.parts is None:
-                if any(not is_video(f) and not is_pdf(f) for f in turn.files):
+                if any(kinds.is_picture(f) for f in turn.files):
                     # Said at once: a photo's decoding and slicing take seconds before the vision pass counts layers.
                     yield Progress(0, 0, "encoding")
                 yield from decode_with_progress(turn, chat.frame_plan(generation), chat.page_pixels(generation))
@@ -337,7 +326,7 @@ class ChatSession:
     def last_picture(self) -> Optional[str]:
         """The file of the latest picture in the conversation (what Locate looks in)."""
         for turn in reversed(self.turns):
-            pictures = [f for f in turn.files if not is_video(f) and not is_pdf(f)]
+            pictures = [f for f in turn.files if kinds.is_picture(f)]
             if pictures and turn.in_history:
                 return pictures[-1]
         return None
@@ -416,28 +405,26 @@ class ChatSession:
     def _check_media(self, text: str, files: list[str]) -> None:
         if not text and not files:
             raise InvalidInputError("The message is empty: type a question or add an image.", key="message_empty")
-        videos = [f for f in files if is_video(f)]
-        has_images = len(videos) < len(files)
-        if len(videos) > 1:
+        found = [kinds.kind_of(f) for f in files]
+        alone = [k for k in found if k.alone]
+        if len(alone) > 1:
             raise InvalidInputError("Send one video at a time.", key="one_video")
-        if videos and has_images:
+        if alone and len(found) > 1:
             raise InvalidInputError(
                 "Images and a video cannot be mixed in one message: send them separately, after Clear.", key="mixed_media"
             )
-        kind = self.media_kind
-        if kind == "video" and has_images:
-            raise InvalidInputError(
-                "This conversation is about a video: press Clear to start a new one with images.", key="conversation_is_video"
-            )
-        if kind == "image" and videos:
-            raise InvalidInputError(
-                "This conversation is about images: press Clear to start a new one with a video.", key="conversation_is_images"
-            )
+        conversation = self.media_kind
+        if conversation and any(k.conversation != conversation for k in found):
+            if conversation == "video":
+                raise InvalidInputError("This conversation is about a video: press Clear to start a new one with images.",
+                                        key="conversation_is_video")
+            raise InvalidInputError("This conversation is about images: press Clear to start a new one with a video.",
+                                    key="conversation_is_images")
 
 
 def check_documents(files: Sequence[str], pages: str = "") -> None:
     """Refuse a message's PDFs if one is unusable, a range is bad, or all of them pass the page limit."""
-    total = sum(len(check_pdf(f, pages)) for f in files if is_pdf(f))
+    total = sum(len(check_pdf(f, pages)) for f in files if kinds.kind_of(f).paged)
     if total > MAX_PAGES:
         raise InvalidInputError(f"{total} pages is more than {MAX_PAGES} per message: choose a page range.",
                                 key="pdf_too_many_pages", count=total, limit=MAX_PAGES)
@@ -474,14 +461,7 @@ def decode(turn: Turn, on_progress=None, plan=None, pixels: Optional[int] = None
     rendered to ``pixels``), then its text."""
     parts: list[Part] = []
     for f in turn.files:
-        if is_video(f):
-            parts.append(load_video(f, progress=on_progress, plan=plan))
-        elif is_pdf(f):
-            pages = render_pdf(f, check_pdf(f, turn.pages), pixels=pixels or target_pixels(),
-                               progress=(lambda d, t: on_progress(d, t, "pdf")) if on_progress else None)
-            parts += [prepare_image(page) for page in pages]
-        else:  # a large JPEG is decoded at the scale the model will use (draft mode)
-            parts.append(prepare_image(f, draft_pixels=pixels))
+        parts += kinds.kind_of(f).decode(f, pages=turn.pages, plan=plan, pixels=pixels, progress=on_progress)
     if turn.text:
         parts.append(turn.text)
     return parts

@@ -29,9 +29,9 @@ from PIL import Image, ImageOps
 
 from . import __version__, answers
 from .errors import InvalidInputError, MediaError
-from .media.documents import is_pdf
+from .media import kinds
 from .media.images import load_image, to_rgb
-from .session import LABELS, ChatSession, State, Turn, decode, is_video
+from .session import LABELS, ChatSession, State, Turn, decode
 
 FORMAT = "minicpmv-chat"
 VERSION = 1
@@ -40,8 +40,6 @@ MAX_TURNS = 500
 MAX_IMAGES = 256
 MAX_TEXT = 200_000  # characters per field
 LIBRARIES = ("transformers", "torch", "accelerate", "gradio", "streamlit", "pillow", "pypdfium2", "openai")
-IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp"),
-               "GIF": ("image/gif", ".gif"), "BMP": ("image/bmp", ".bmp"), "TIFF": ("image/tiff", ".tif")}
 
 
 # Names an imported error's params may not take: the exception's own arguments and the translation's language.
@@ -117,7 +115,7 @@ def turn_record(turn: Turn, picture_side: Optional[int] = None) -> dict:
         "question": turn.text,
         "label": turn.label,  # how the page showed the question (Locate), or null
         "images": [{"mime": mime, "data": base64.b64encode(data).decode("ascii")} for data, mime in pictures],
-        "video": next((Path(f).name for f in turn.files if is_video(f)), None),  # named only: not embedded
+        "video": next((Path(f).name for f in turn.files if kinds.is_video(f)), None),  # named only: not embedded
         "left_out": left_out(turn),  # files that could not be read as pictures, named only
         "pages": turn.pages,
         "answer": turn.answer,
@@ -149,7 +147,7 @@ def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
     key = ("export-pictures", len(turn.files), turn.parts is not None)  # made once per turn
     if key in turn.rendered:
         return turn.rendered[key]
-    files = [f for f in turn.files if not is_video(f)]
+    files = [f for f in turn.files if kinds.kind_of(f).embedded]
     decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
     pictures: list[tuple[bytes, str]] = []
     missing: list[str] = []
@@ -162,7 +160,7 @@ def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
                 pictures.append(data)
             elif index < len(decoded):
                 pictures.append(_jpeg(decoded[index]))
-            elif not is_pdf(f):  # a refused PDF's message names it already
+            elif not kinds.is_pdf(f):  # a refused PDF's message names it already
                 missing.append(Path(f).name)
     turn.rendered[key] = (pictures, missing)
     return pictures, missing
@@ -170,13 +168,13 @@ def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
 
 def _readable_picture(path: str) -> Optional[tuple[bytes, str]]:
     """The file's bytes and mime when it is a whole picture (decoded to the end), else None."""
-    if not _is_picture_file(path):
+    if kinds.by_suffix(path) is not kinds.IMAGE:
         return None
     try:
         data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # a truncated file fails here, not later in a shrink or a browser
-            return data, IMAGE_TYPES.get(image.format, ("image/png", ".png"))[0]
+            return data, kinds.PICTURE_FORMATS.get(image.format or "", ("image/png", ".png"))[0]
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
@@ -235,10 +233,6 @@ def shrunk(data: bytes, mime: str, side: int) -> tuple[bytes, str]:
     result = buffer.getvalue(), "image/jpeg"
     _SHRUNK.put(key, result)
     return result
-
-
-def _is_picture_file(path: str) -> bool:
-    return Path(path).suffix.lower() in {s for _, s in IMAGE_TYPES.values()} | {".jpeg", ".tiff"}
 
 
 def default_title(session: ChatSession) -> str:
@@ -429,7 +423,7 @@ def _picture(item) -> tuple[bytes, str]:
         image = load_image(data)  # decoded in full: a broken or oversized picture is refused here
     except (ValueError, MediaError) as exc:
         raise ImportRefused(f"A picture in this file cannot be used ({exc}).", key="import_bad_picture") from None
-    return data, IMAGE_TYPES.get(image.format, ("", ".png"))[1]
+    return data, kinds.PICTURE_FORMATS.get(image.format or "", ("", ".png"))[1]
 
 
 def restore(session: ChatSession, transcript: Transcript, save: Callable[[bytes, str], str]) -> None:

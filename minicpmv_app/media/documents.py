@@ -18,7 +18,6 @@ from PIL import Image
 from ..errors import MediaError
 from .images import MAX_SIDE
 
-PDF_SUFFIXES = {".pdf"}
 # At most this many pages reach the model in one turn: each page is up to max_slice_nums+1 images' worth of tokens.
 MAX_PAGES = 16
 # The ready-made document prompts every UI offers (locale keys preset_<name> for the button, prompt_<name> for the text).
@@ -27,10 +26,6 @@ SLICE_SIDE = 448  # every MiniCPM-V generation's scale_resolution
 DEFAULT_SLICES = 9  # 2.x's slice_config.max_slice_nums, for models with no slice knob
 # pdfium is not thread-safe: one document is opened or rendered at a time in this process.
 _PDFIUM = threading.Lock()
-
-
-def is_pdf(path: Union[str, os.PathLike]) -> bool:
-    return Path(path).suffix.lower() in PDF_SUFFIXES
 
 
 def target_pixels(knobs: Optional[dict] = None, *, side: int = SLICE_SIDE) -> int:

@@ -7,6 +7,7 @@ from typing import Optional
 import gradio as gr
 
 from ..errors import InvalidInputError, MiniCPMVError
+from ..media import kinds
 from ..media.documents import check_pdf
 from ..session import ChatSession
 from .gradio_common import (
@@ -28,7 +29,7 @@ def build_demo(chat, *, lang: Optional[str] = None, defaults: Optional[dict] = N
             with gr.Column(scale=1, min_width=300):
                 image = gr.Image(type="filepath", label=label("image_upload"), sources=["upload", "webcam", "clipboard"],
                                  height=300, elem_id="image-input")
-                document = gr.File(label=label("pdf_upload_25"), file_types=[".pdf"], type="filepath",
+                document = gr.File(label=label("pdf_upload_25"), file_types=[kinds.PDF.upload_type], type="filepath",
                                    elem_id="pdf-input")
                 steps = ChatSteps(chat, lang, settings_panel(label, defaults, chat.knobs, open=True,
                                                           server=chat.backend.is_server,

@@ -11,8 +11,8 @@ import gradio as gr
 
 from ..compare import Contenders
 from ..errors import InvalidInputError, MiniCPMVError
-from ..media.documents import is_pdf
-from ..session import ChatSession, is_video
+from ..media import kinds
+from ..session import ChatSession
 from .gradio_common import (
     UI_STEP, ChatSteps, blocks, chat_view, document_row, grounding_row, message_files, model_line, ocr_row, refusal, render,
     session_state, settings_panel,
@@ -119,7 +119,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
 
     session = session_state()
     chatbot = chat_view(label, height=520, buttons=["copy"])
-    box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=["image", "video", ".pdf"],
+    box = gr.MultimodalTextbox(placeholder=label("input_placeholder"), file_types=kinds.UPLOAD_TYPES,
                                file_count="multiple", sources=["upload"], show_label=False, elem_id="chat-input")
     with gr.Row():
         stop_btn = stop_button(label, elem_id="stop-button")
@@ -154,7 +154,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     def locate(session: ChatSession, phrase: str, message: dict, request: gr.Request):
         # A picture waiting in the message box is the one to look in; otherwise the latest in the conversation.
         files = message_files(message)
-        pictures = [f for f in files if not is_video(f)]
+        pictures = [f for f in files if kinds.is_picture(f)]
         return steps.locate(session, phrase, pictures[-1] if pictures else None, request)
 
     located = locate_btn.click(locate, [session, locate_text, box], session, api_name="locate", **UI_STEP)
@@ -165,7 +165,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
         # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read; a PDF or a video
         # is not a picture (PDF pages go with the page range, in the message box).
         files = message_files(message)
-        pictures = [f for f in files if not is_video(f) and not is_pdf(f)]
+        pictures = [f for f in files if kinds.is_picture(f)]
         return steps.recognize(session, prompt_text, pictures[-1] if pictures else None, request)
 
     recognized = ocr_btn.click(recognize, [session, ocr_choice, box], session, api_name="recognize", **UI_STEP)
@@ -184,7 +184,7 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
 def attached_names(message) -> str:
     """The names of the PDFs and videos waiting in the message box (pictures show themselves)."""
     files = message_files(message)
-    names = [Path(f).name for f in files if is_video(f) or Path(f).suffix.lower() == ".pdf"]
+    names = [Path(f).name for f in files if not kinds.is_picture(f)]
     return "📎 " + ", ".join(html.escape(name) for name in names) if names else ""
 
 

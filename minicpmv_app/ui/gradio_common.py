@@ -23,7 +23,8 @@ from .. import answers
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
 from ..media import documents
-from ..media.documents import check_pdf, is_pdf
+from ..media import kinds
+from ..media.documents import check_pdf
 from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
 from . import zerogpu
 from .i18n import localized, model_status, progress_words, question, request_language, text, user_message
@@ -129,7 +130,7 @@ def render(session: ChatSession, lang: str) -> list[dict]:
     messages: list[dict] = []
     for number, turn in enumerate(session.turns):
         messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
-        for document in (f for f in turn.files if is_pdf(f)):
+        for document in (f for f in turn.files if kinds.is_pdf(f)):
             messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name, pages=turn.pages)
                              if turn.pages else text("pdf_turn_all", lang, name=Path(document).name)})
         if turn.text:
@@ -197,7 +198,7 @@ def discard_unusable(files, exc: MiniCPMVError) -> None:
     cache = Path(gr.utils.get_upload_folder()).resolve()
     for file in files:
         path = Path(file).resolve()
-        if not (is_pdf(path) and cache in path.parents and path.is_file()):
+        if not (kinds.is_pdf(path) and cache in path.parents and path.is_file()):
             continue
         try:
             check_pdf(path)

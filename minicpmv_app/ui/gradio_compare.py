@@ -10,6 +10,7 @@ import gradio as gr
 from .. import settings as schema
 from ..compare import FIRST, Contenders, answer_both
 from ..errors import MiniCPMVError
+from ..media import kinds
 from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
 from . import zerogpu
 from .gradio_common import (
@@ -56,7 +57,7 @@ def compare_tab(steps, label, contenders: Contenders, limit: int) -> None:
                 controls += [model, decode, thinking, detail]
                 chatbots.append(chat_view(label, "compare_" + side, height=420, elem_id=f"compare-chat-{side}"))
                 sessions.append(session_state())
-    box = gr.MultimodalTextbox(placeholder=label("compare_placeholder"), file_types=["image", "video", ".pdf"],
+    box = gr.MultimodalTextbox(placeholder=label("compare_placeholder"), file_types=kinds.UPLOAD_TYPES,
                                file_count="multiple", show_label=False, elem_id="compare-input")
     pages = gr.Textbox("", label=label("pdf_pages"), placeholder=label("pdf_pages_placeholder"),
                        elem_id="compare-pdf-pages")

@@ -22,17 +22,18 @@ from .. import answers, cli, transcript
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
-from ..media.documents import PDF_SUFFIXES, PROMPTS, is_pdf
-from ..session import VIDEO_SUFFIXES, ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
+from ..media import kinds
+from ..media.documents import PROMPTS
+from ..session import ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
 from .i18n import LANGUAGES, language_of, localized, model_status, progress_words, question, text, user_message
-from .uploads import IMAGE_SUFFIXES, UploadFolder
+from .uploads import UploadFolder
 
 MODES = {
     "mode_text": dict(accept_file=False, file_type=None),
-    "mode_single_image": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)),
-    "mode_multi_image": dict(accept_file="multiple", file_type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)),
-    "mode_video": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES)),
-    "mode_document": dict(accept_file=True, file_type=sorted(s.lstrip(".") for s in PDF_SUFFIXES)),
+    "mode_single_image": dict(accept_file=True, file_type=kinds.file_types(kinds.IMAGE)),
+    "mode_multi_image": dict(accept_file="multiple", file_type=kinds.file_types(kinds.IMAGE)),
+    "mode_video": dict(accept_file=True, file_type=kinds.file_types(kinds.VIDEO)),
+    "mode_document": dict(accept_file=True, file_type=kinds.file_types(kinds.PDF)),
 }
 
 
@@ -79,11 +80,11 @@ def render_question(turn: Turn, lang: str) -> None:
     with st.chat_message("user"):
         for path in turn.files:
             try:
-                if is_pdf(path):
+                if kinds.is_pdf(path):
                     name = shown_name(path)
                     st.caption(text("pdf_turn", lang, name=name, pages=turn.pages) if turn.pages
                                else text("pdf_turn_all", lang, name=name))
-                elif os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+                elif kinds.is_video(path):
                     st.video(path)
                 else:
                     st.image(path, width=240)

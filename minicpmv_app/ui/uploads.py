@@ -7,10 +7,7 @@ import tempfile
 import weakref
 from pathlib import Path
 
-from ..media.documents import PDF_SUFFIXES
-from ..session import VIDEO_SUFFIXES
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from ..media import kinds
 
 
 class UploadFolder:
@@ -25,7 +22,7 @@ class UploadFolder:
     def save(self, name: str, data: bytes) -> Path:
         # Only the extension of the user's name is kept, and only a known one: decoders look at it.
         suffix = Path(name or "").suffix.lower()
-        if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES | PDF_SUFFIXES:
+        if suffix not in kinds.SUFFIXES:
             suffix = ".bin"
         self._count += 1
         target = self.path / f"upload-{self._count:04d}{suffix}"
