@@ -96,7 +96,7 @@ Event = Union[Progress, TextDelta, ReasoningDelta, Done, Stopped, Failed]
 
 
 # -- turns -------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)  # a turn is itself, not its values: caches elsewhere hold it by identity (weakly)
 class Turn:
     text: str
     files: list[str]
@@ -116,9 +116,8 @@ class Turn:
     settings: Optional[dict] = None  # what answered it: the generation settings and knobs, for export's run card
     regions: list = field(default_factory=list)  # grounding.Region found in the answer (image index set, or None)
     images: list = field(default_factory=list, repr=False)  # the pictures the regions belong to
-    _figures: Optional[list] = field(default=None, repr=False, compare=False)
-    rendered: dict = field(default_factory=dict, repr=False, compare=False)  # a UI's cache (e.g. figure files)
-    stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _figures: Optional[list] = field(default=None, repr=False)
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def in_history(self) -> bool:
@@ -157,14 +156,18 @@ class Turn:
 
 
 class ChatSession:
-    """Not a dataclass on purpose: Gradio would try to serialise one. Gradio deep-copies it per browser session."""
+    """Not a dataclass on purpose: Gradio would try to serialise one."""
 
     def __init__(self) -> None:
         self.turns: list[Turn] = []
         self._lock = threading.Lock()  # transitions are atomic; Stop and Clear may come from other threads
 
     def __deepcopy__(self, memo) -> "ChatSession":
-        return ChatSession()  # the template in gr.State is always empty; a copy starts fresh
+        # Gradio deep-copies its gr.State template, an empty session, for each browser session: a copy of an empty
+        # session is a new one. A session with turns holds their threads' Stop events and is never copied.
+        if self.turns:
+            raise TypeError("A ChatSession with turns cannot be copied: create a new ChatSession instead.")
+        return ChatSession()
 
     # -- reading -------------------------------------------------------------------------------------
     @property
@@ -232,7 +235,7 @@ class ChatSession:
                 raise InvalidInputError("There is no answer to regenerate yet.", key="nothing_to_regenerate")
             turn.state, turn.answer, turn.reasoning, turn.error = State.PENDING, "", "", None
             turn.sent = turn.cut_off = False
-            turn.regions, turn.images, turn._figures, turn.rendered = [], [], None, {}
+            turn.regions, turn.images, turn._figures = [], [], None
             turn.stop = threading.Event()
             return turn
 

@@ -19,6 +19,7 @@ import io
 import json
 import platform
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -143,10 +144,14 @@ def left_out(turn: Turn) -> list[str]:
     return _pictures(turn)[1]
 
 
+# The memory saves a chat after every turn: each turn's pictures are read once, and forgotten with the turn.
+_TURN_PICTURES: "weakref.WeakKeyDictionary[Turn, tuple]" = weakref.WeakKeyDictionary()
+
+
 def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
-    key = ("export-pictures", len(turn.files), turn.parts is not None)  # made once per turn
-    if key in turn.rendered:
-        return turn.rendered[key]
+    key = (len(turn.files), turn.parts is not None)  # made once per turn (and again once its media are decoded)
+    if _TURN_PICTURES.get(turn, (None,))[0] == key:
+        return _TURN_PICTURES[turn][1]
     files = [f for f in turn.files if kinds.kind_of(f).embedded]
     decoded = [p for p in turn.parts or [] if isinstance(p, Image.Image)]
     pictures: list[tuple[bytes, str]] = []
@@ -162,7 +167,7 @@ def _pictures(turn: Turn) -> tuple[list[tuple[bytes, str]], list[str]]:
                 pictures.append(_jpeg(decoded[index]))
             elif not kinds.is_pdf(f):  # a refused PDF's message names it already
                 missing.append(Path(f).name)
-    turn.rendered[key] = (pictures, missing)
+    _TURN_PICTURES[turn] = (key, (pictures, missing))
     return pictures, missing
 
 

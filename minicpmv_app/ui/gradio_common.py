@@ -13,21 +13,21 @@ import logging
 import os
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import gradio as gr
 
-from .. import answers
 from .. import settings as schema
 from ..errors import InvalidInputError, MiniCPMVError
 from ..media import documents
 from ..media import kinds
 from ..media.documents import check_pdf
-from ..session import ChatSession, Progress, ReasoningDelta, State, TextDelta
-from . import zerogpu
-from .i18n import localized, model_status, progress_words, question, request_language, text, user_message
+from ..session import ChatSession, Progress, ReasoningDelta, TextDelta
+from . import view, zerogpu
+from .i18n import localized, model_status, progress_words, request_language, text
 
 log = logging.getLogger(__name__)
 
@@ -124,52 +124,50 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
 
 # -- what the person sees ----------------------------------------------------------------------------
 def render(session: ChatSession, lang: str) -> list[dict]:
-    """The session as Chatbot messages: files, question, then the model's reasoning in a "Thinking" block (open
-    while it is written, closed once the answer starts), the answer (without grounding tags), the pictures with
-    its boxes drawn, or the reason it failed, or (stopped)."""
+    """The session as Chatbot messages, block by block of the view (``view.py``): Thinking is a collapsible
+    message (open while it is written), a mark joins the answer's bubble, each drawn picture is a file."""
     messages: list[dict] = []
     for number, turn in enumerate(session.turns):
-        messages += [{"role": "user", "content": {"path": f}} for f in turn.files]
-        for document in (f for f in turn.files if kinds.is_pdf(f)):
-            messages.append({"role": "user", "content": text("pdf_turn", lang, name=Path(document).name, pages=turn.pages)
-                             if turn.pages else text("pdf_turn_all", lang, name=Path(document).name)})
-        if turn.text:
-            messages.append({"role": "user", "content": question(turn, lang)})
-        if turn.reasoning.strip():
-            status = "pending" if turn.thinking else "done"
-            # A new id once it is done: Gradio opens or closes a block only when it first draws it.
-            messages.append({"role": "assistant", "content": turn.reasoning.strip(),
-                             "metadata": {"title": text("thinking", lang), "status": status,
-                                          "id": f"think-{number}-{status}"}})
-        if turn.state == State.FAILED:
-            messages.append({"role": "assistant", "content": user_message(turn.error, lang)})
-        elif turn.state == State.STOPPED and not turn.answer:
-            messages.append({"role": "assistant", "content": text("stopped_unsent" if turn.unsent else "stopped", lang)})
-        elif turn.state != State.PENDING and (turn.answer or not turn.reasoning or turn.cut_off):
-            # A stopped or cut-off answer says so; the marker is the view's, never part of what the model gets back.
-            marker = (f"\n\n*{text('stopped', lang)}*" if turn.state == State.STOPPED
-                      else f"\n\n*{text('cut_off', lang)}*" if turn.cut_off and turn.state == State.ANSWERED else "")
-            content = (answers.shown(turn) + marker).strip()
-            if not content and turn.state == State.ANSWERED:  # an empty bubble would say nothing at all
-                content = f"*{text('empty_answer', lang)}*"
-            messages.append({"role": "assistant", "content": content})
-        if turn.regions:  # the answer as the model wrote it, tags and all: its code block has a Copy button
-            messages.append({"role": "assistant", "content": f"```text\n{turn.answer.strip()}\n```",
-                             "metadata": {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}})
-        for index, figure in turn.figures():
-            messages.append({"role": "assistant", "content": {"path": figure_file(turn, index, figure),
-                                                               "alt_text": text("grounding_figure", lang, n=index + 1)}})
-        if turn.unplaced:
-            messages.append({"role": "assistant", "content": text("grounding_unplaced", lang, count=turn.unplaced)})
+        for block in view.question_blocks(turn, lang):
+            if isinstance(block, view.File):
+                messages.append({"role": "user", "content": {"path": block.path}})
+                if block.caption:
+                    messages.append({"role": "user", "content": block.caption})
+            else:
+                messages.append({"role": "user", "content": block.text})
+        answer = None
+        for block in view.answer_blocks(turn, lang):
+            message = {"role": "assistant", "content": getattr(block, "text", "")}
+            if isinstance(block, view.Thinking):
+                status = "pending" if block.open else "done"
+                # A new id once it is done: Gradio opens or closes a block only when it first draws it.
+                message["metadata"] = {"title": text("thinking", lang), "status": status, "id": f"think-{number}-{status}"}
+            elif isinstance(block, view.Answer):
+                answer = message
+            elif isinstance(block, view.Mark):
+                if answer is not None:  # said under the answer, in its bubble
+                    answer["content"] = f"{answer['content']}\n\n*{block.text}*".strip()
+                    continue
+                message["content"] = f"*{block.text}*"
+            elif isinstance(block, view.RawAnswer):  # its code block has a Copy button
+                message["content"] = f"```text\n{block.text}\n```"
+                message["metadata"] = {"title": text("raw_answer", lang), "status": "done", "id": f"raw-{number}"}
+            elif isinstance(block, view.Figure):
+                message["content"] = {"path": figure_file(block.image), "alt_text": block.caption}
+            messages.append(message)
     return messages
 
 
-def figure_file(turn, index: int, figure) -> str:
-    """A drawn picture saved once per turn, under a name of our own in Gradio's upload folder."""
-    key = ("figure", index)
-    if key not in turn.rendered:
-        turn.rendered[key] = save_picture(figure, "figure")
-    return turn.rendered[key]
+_FIGURE_FILES: dict[int, str] = {}  # id(drawn picture) -> its file, while the picture lives
+
+
+def figure_file(figure) -> str:
+    """A drawn picture saved once (the turn keeps the picture), under a name of our own in Gradio's upload folder."""
+    key = id(figure)
+    if key not in _FIGURE_FILES:
+        _FIGURE_FILES[key] = save_picture(figure, "figure")
+        weakref.finalize(figure, _FIGURE_FILES.pop, key, None)
+    return _FIGURE_FILES[key]
 
 
 def upload_folder() -> Path:

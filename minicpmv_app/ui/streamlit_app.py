@@ -18,14 +18,15 @@ from typing import Iterator, Optional, Sequence
 
 import streamlit as st
 
-from .. import answers, cli, transcript
+from .. import cli, transcript
 from .. import settings as schema
 from ..errors import MiniCPMVError
 from ..grounding import GroundingFilter
 from ..media import kinds
 from ..media.documents import PROMPTS
-from ..session import ChatSession, Failed, Progress, ReasoningDelta, State, Stopped, TextDelta, Turn
-from .i18n import LANGUAGES, language_of, localized, model_status, progress_words, question, text, user_message
+from ..session import ChatSession, Failed, Progress, ReasoningDelta, State, TextDelta, Turn
+from .i18n import LANGUAGES, language_of, localized, model_status, progress_words, text, user_message
+from . import view
 from .uploads import UploadFolder
 
 MODES = {
@@ -78,57 +79,45 @@ def shown_name(path: str) -> str:
 
 def render_question(turn: Turn, lang: str) -> None:
     with st.chat_message("user"):
-        for path in turn.files:
-            try:
-                if kinds.is_pdf(path):
-                    name = shown_name(path)
-                    st.caption(text("pdf_turn", lang, name=name, pages=turn.pages) if turn.pages
-                               else text("pdf_turn_all", lang, name=name))
-                elif kinds.is_video(path):
-                    st.video(path)
-                else:
-                    st.image(path, width=240)
-            except Exception:  # a file that failed to decode still has its turn shown, just not its picture
-                st.caption("📎 " + shown_name(path))
-        if turn.text:
-            st.markdown(question(turn, lang))
+        for block in view.question_blocks(turn, lang, shown_name):
+            if isinstance(block, view.File):
+                render_file(block)
+            else:
+                st.markdown(block.text)
 
 
-def render_answer(turn: Turn, lang: str) -> None:
-    if turn.reasoning.strip():
-        with st.expander(text("thinking", lang), expanded=False, icon="💭"):
-            st.markdown(turn.reasoning.strip())
-    if turn.state == State.FAILED:
-        st.error(user_message(turn.error, lang))
-    elif turn.state == State.STOPPED and not turn.answer:
-        st.caption(text("stopped_unsent" if turn.unsent else "stopped", lang))
-    elif turn.answer_format == "html" or answers.is_table(turn.answer):
-        st.markdown(answers.shown(turn), unsafe_allow_html=True)  # sanitised to table structure (answers.py)
-    elif turn.answer.strip():
-        st.markdown(turn.shown_answer)
-    render_marks(turn, lang)
+def render_file(block: view.File) -> None:
+    try:
+        if block.caption:
+            st.caption(block.caption)
+        elif block.kind is kinds.VIDEO:
+            st.video(block.path)
+        else:
+            st.image(block.path, width=240)
+    except Exception:  # a file that failed to decode still has its turn shown, just not its picture
+        st.caption("📎 " + block.name)
 
 
-def render_marks(turn: Turn, lang: str) -> None:
-    """What follows an answer, in the history and right after it streamed: why it is empty, stopped or cut off (the
-    view's markers, never sent back to the model), then its figures."""
-    if turn.state == State.ANSWERED and not turn.answer.strip() and not turn.reasoning.strip():
-        st.caption(text("empty_answer", lang))
-    elif turn.state == State.STOPPED and turn.answer:
-        st.caption(text("stopped", lang))
-    elif turn.state == State.ANSWERED and turn.cut_off:
-        st.caption(text("cut_off", lang))
-    render_figures(turn, lang)
-
-
-def render_figures(turn: Turn, lang: str) -> None:
-    if turn.regions:  # the answer as the model wrote it, tags and all (st.code has a Copy button)
-        with st.expander(text("raw_answer", lang), expanded=False):
-            st.code(turn.answer.strip(), language="text")
-    for index, figure in turn.figures():
-        st.image(figure, caption=text("grounding_figure", lang, n=index + 1))
-    if turn.unplaced:
-        st.caption(text("grounding_unplaced", lang, count=turn.unplaced))
+def render_answer(turn: Turn, lang: str, *, streamed: bool = False) -> None:
+    """The view's blocks of the answer (``view.answer_blocks``); ``streamed``: only what follows the text, which
+    ``answer`` has just streamed into the page."""
+    for block in view.answer_blocks(turn, lang):
+        if streamed and not isinstance(block, view.AFTER_ANSWER):
+            continue
+        if isinstance(block, view.Thinking):
+            with st.expander(text("thinking", lang), expanded=block.open, icon="💭"):
+                st.markdown(block.text)
+        elif isinstance(block, view.Failure):
+            st.error(block.text)
+        elif isinstance(block, view.Answer) and block.text:
+            st.markdown(block.text, unsafe_allow_html=block.html)  # HTML is sanitised to table structure (answers.py)
+        elif isinstance(block, (view.Mark, view.Unplaced)):
+            st.caption(block.text)
+        elif isinstance(block, view.RawAnswer):  # st.code has a Copy button
+            with st.expander(text("raw_answer", lang), expanded=False):
+                st.code(block.text, language="text")
+        elif isinstance(block, view.Figure):
+            st.image(block.image, caption=block.caption)
 
 
 def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
@@ -157,8 +146,6 @@ def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
                 yield tags.feed(event.text)
             elif isinstance(event, Failed):
                 st.error(user_message(event.error, lang))
-            elif isinstance(event, Stopped) and not event.answer:
-                st.caption(text("stopped", lang))
         yield tags.flush()
         if thinking is not None:
             thinking.update(state="complete", expanded=False)
@@ -168,8 +155,8 @@ def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
         st.write_stream(pieces())
         if bar is not None:
             bar.empty()
-        if session.turns:  # an empty answer says so here too, not only after the next rerun
-            render_marks(session.turns[-1], lang)
+        if session.turns:  # why an answer is empty, stopped or cut off, here too, not only after the next rerun
+            render_answer(session.turns[-1], lang, streamed=True)
 
 
 def browser_language() -> str:
