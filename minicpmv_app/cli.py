@@ -7,7 +7,7 @@ import logging
 import os
 import shlex
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .devices import DEVICES, DTYPE_CHOICES, on_zerogpu
 from .errors import MiniCPMVError
@@ -94,7 +94,7 @@ def settings_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     group = parser.add_argument_group("generation settings (starting values in the UI)")
     for setting in settings.SCHEMA:
         kind = {"float": float, "int": int}.get(setting.kind, str)
-        extra = {"choices": list(setting.choices or settings.BOTH)} if setting.kind == "choice" else {}
+        extra: dict[str, Any] = {"choices": list(setting.choices or settings.BOTH)} if setting.kind == "choice" else {}
         if setting.kind == "bool":
             extra = {"choices": ["on", "off"], "help": "on or off"}
         group.add_argument(f"--{setting.name.replace('_', '-')}", dest=f"setting_{setting.name}", type=kind,

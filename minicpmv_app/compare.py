@@ -11,10 +11,13 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from .errors import ModelLoadError
 from .session import ChatSession, Event
+
+if TYPE_CHECKING:
+    from .wrapper import MiniCPMVChat
 
 FIRST, SECOND = "first", "second"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
@@ -25,9 +28,9 @@ HEADROOM = 1.25  # weights plus activations, the processor and the Python heap
 class Contenders:
     """The models a comparison may use: the app's own (``first``) and, if given, a second one loaded on demand."""
 
-    first: object  # a MiniCPMVChat
+    first: "MiniCPMVChat"
     second_options: Optional[dict] = None  # MiniCPMVChat keyword arguments (model_path or api_base, ...)
-    free_memory: Callable[[str], int] = None  # bytes free on a device; psutil / torch by default
+    free_memory: Optional[Callable[[str], int]] = None  # bytes free on a device; psutil / torch by default
 
     def __post_init__(self):
         self._second = None

@@ -84,8 +84,8 @@ def resolve_dtype(device: str, requested: Optional[str] = None, *, torch_module=
     key = (requested or "auto").strip().lower()
     if key not in DTYPES:
         raise DeviceError(f"Unknown dtype {requested!r}: use auto, bf16, fp16 or fp32.")
-    if DTYPES[key]:
-        dtype = getattr(torch, DTYPES[key])
+    if name := DTYPES[key]:
+        dtype = getattr(torch, name)
         if dtype is torch.bfloat16 and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
             raise DeviceError("This GPU does not support bfloat16 (V100, T4, RTX 20xx): use --dtype fp16.")
         return dtype

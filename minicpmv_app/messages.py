@@ -179,6 +179,7 @@ def _dict_part(item: dict, index: int) -> Part:
 
 def _text_of(content: Any, index: int) -> str:
     parts = list(_parts(content, index))
-    if any(not isinstance(p, str) for p in parts):
+    texts = [p for p in parts if isinstance(p, str)]
+    if len(texts) < len(parts):
         raise InvalidInputError("The system message may hold text only.")
-    return "".join(parts)
+    return "".join(texts)

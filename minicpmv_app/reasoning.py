@@ -8,7 +8,7 @@ shown, returned and sent back in the history never holds the reasoning.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 OPEN, CLOSE = "<think>", "</think>"
 
@@ -25,7 +25,11 @@ class Encoding(str):
     """An empty piece before the answer: the vision pass has run ``done`` of its ``total`` layers, ``left_s``
     seconds estimated to go (None until there is a first layer to go by). Minutes on a CPU, so the page shows it."""
 
-    def __new__(cls, done: int, total: int, left_s=None):
+    done: int
+    total: int
+    left_s: Optional[float]
+
+    def __new__(cls, done: int, total: int, left_s: Optional[float] = None):
         piece = super().__new__(cls, "")
         piece.done, piece.total, piece.left_s = done, total, left_s
         return piece

@@ -26,7 +26,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
 from PIL import Image
 
@@ -35,6 +35,7 @@ from .errors import InvalidInputError, MiniCPMVError
 from .media import kinds
 from .media.documents import MAX_PAGES, check_pdf
 from .messages import Conversation, Message, Part
+from .presets import GenerationSettings
 from .reasoning import BudgetSpent, Encoding, Reasoning
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,29 @@ class Failed:
 Event = Union[Progress, TextDelta, ReasoningDelta, Done, Stopped, Failed]
 
 
+# -- the model, as the session sees it ----------------------------------------------------------------
+class ChatModel(Protocol):
+    """What a session calls on the model: ``MiniCPMVChat`` (``wrapper.py``), or a test's scripted stand-in."""
+
+    def settings(self, **params: Any) -> GenerationSettings:
+        """The generation settings for a UI's values (refusing unknown or out-of-range ones)."""
+
+    def frame_plan(self, settings: GenerationSettings) -> Any:
+        """Which frames of a video the model wants (``media.video.UniformPlan`` or a model's own)."""
+
+    def page_pixels(self, settings: GenerationSettings) -> int:
+        """How many pixels a PDF page is drawn with."""
+
+    def stream_conversation(self, conversation: Conversation, settings: GenerationSettings, *,
+                            stop: Optional[threading.Event] = None, reasoning: bool = False,
+                            keep_grounding: bool = False) -> Iterator[str]:
+        """The answer in pieces: plain text, ``Reasoning`` pieces, and ``Encoding``/``BudgetSpent`` markers."""
+
+
+# The streaming call ``answer`` uses: ``chat.stream_conversation``, or ZeroGPU's, which runs it in a GPU slot.
+Generate = Callable[..., Iterator[str]]
+
+
 # -- turns -------------------------------------------------------------------------------------------
 @dataclass(eq=False)  # a turn is itself, not its values: caches elsewhere hold it by identity (weakly)
 class Turn:
@@ -143,7 +167,7 @@ class Turn:
         out (``unplaced`` says how many)."""
         if self._figures is not None or not self.regions:  # regions are set once, when the answer is done
             return self._figures or []
-        placed = {}
+        placed: dict[int, list] = {}
         for region in self.regions:
             if region.image is not None:
                 placed.setdefault(region.image, []).append(region)
@@ -268,7 +292,7 @@ class ChatSession:
                 if turn.in_history and turn.parts is not None:
                     self._ground(turn, Conversation([*self.history(before=turn), Message("user", list(turn.parts))]))
 
-    def answer(self, chat, settings: dict, generate=None) -> Iterator[Event]:
+    def answer(self, chat: ChatModel, settings: dict, generate: Optional[Generate] = None) -> Iterator[Event]:
         """pending → answering → answered / stopped / failed, as events.
 
         Media are decoded here (progress events; Stop is checked between frames), then the model streams through
@@ -290,7 +314,7 @@ class ChatSession:
                 yield from decode_with_progress(turn, chat.frame_plan(generation), chat.page_pixels(generation))
             if turn.stop.is_set():
                 raise StoppedByUser()
-            conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts))])
+            conversation = Conversation([*self.history(before=turn), Message("user", list(turn.parts or []))])
             turn.sent = True
             # The raw answer is kept (grounding tags included): the UIs draw its boxes and show it without tags.
             for piece in (generate or chat.stream_conversation)(conversation, generation, stop=turn.stop,

@@ -72,7 +72,7 @@ class Setting:
         except (TypeError, ValueError):
             raise InvalidInputError(f"{self.name} must be a number, got {value!r}.", key="setting_not_number",
                                     name=self.name, value=str(value)) from None
-        if self.minimum is not None and not (self.minimum <= number <= self.maximum):
+        if self.minimum is not None and self.maximum is not None and not (self.minimum <= number <= self.maximum):
             raise InvalidInputError(
                 f"{self.name}={value!r} is out of range; use a value from {self.minimum:g} to {self.maximum:g}.",
                 key="setting_out_of_range", name=self.name, value=str(value), low=f"{self.minimum:g}",

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ _CORPUS = [
     "sentence describes: shape",
 ]
 
-SIZES = {
+SIZES: dict[str, Any] = {
     "text": dict(
         hidden_size=128,
         intermediate_size=256,
@@ -213,7 +214,10 @@ def build_tokenizer(chat_template: str = CHAT_TEMPLATE):
 def build_processor(tokenizer, model_type: str = "minicpmv4_6"):
     from transformers.models import minicpm_ocr, minicpmv4_6, minicpmv4_7
 
-    shared = dict(scale_resolution=SIZES["scale_resolution"], max_slice_nums=SIZES["max_slice_nums"], patch_size=14)
+    image: Any
+    video: Any
+    processor_class: Any
+    shared: dict[str, Any] = dict(scale_resolution=SIZES["scale_resolution"], max_slice_nums=SIZES["max_slice_nums"], patch_size=14)
     if model_type == "minicpm_ocr":
         image, video = minicpm_ocr.MiniCPMOcrImageProcessor(**shared), minicpm_ocr.MiniCPMOcrVideoProcessor(**shared)
         processor_class = minicpm_ocr.MiniCPMOcrProcessor
@@ -238,7 +242,7 @@ def build_config(tokenizer, model_type: str = "minicpmv4_6", text_overrides=None
         bos_token_id=None,
     )
     text.update(text_overrides or {})
-    extra = {}
+    extra: dict[str, Any] = {}
     if model_type == "minicpmv4_7":
         # Canvas M-RoPE places the markers around each crop: their ids live in config.json.
         ids = tokenizer.convert_tokens_to_ids
@@ -250,7 +254,7 @@ def build_config(tokenizer, model_type: str = "minicpmv4_6", text_overrides=None
                      image_size=SIZES["vision"]["image_size"])
     elif model_type == "minicpmv4_6":
         extra = dict(image_size=SIZES["vision"]["image_size"])
-    config_class = type(AutoConfig.for_model(model_type))
+    config_class: Any = type(AutoConfig.for_model(model_type))
     return config_class(
         text_config=text,
         vision_config=dict(SIZES["vision"]),

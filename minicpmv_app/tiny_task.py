@@ -13,7 +13,7 @@ import io
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -78,17 +78,17 @@ def draw_with_box(colour: str, shape: str, *, size: Optional[tuple] = None, rng:
     base = rng.randint(200, 250)
     if width * height <= 224 * 224:
         image = Image.new("RGB", (width, height), (base, base, base))
-        pixels = image.load()
+        pixels: Any = image.load()
         for _ in range(width * height // 12):  # speckle noise
             x, y = rng.randrange(width), rng.randrange(height)
             grey = rng.randint(150, 255)
             pixels[x, y] = (grey, grey, grey)
     else:  # the same noise, drawn at once: a photo-size picture has millions of pixels
         noise = np.random.default_rng(rng.getrandbits(32))
-        grey = np.full((height, width), base, dtype=np.uint8)
+        greys = np.full((height, width), base, dtype=np.uint8)
         speckled = noise.random((height, width)) < 1 / 12
-        grey[speckled] = noise.integers(150, 256, int(speckled.sum()), dtype=np.uint8)
-        image = Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2), "RGB")
+        greys[speckled] = noise.integers(150, 256, int(speckled.sum()), dtype=np.uint8)
+        image = Image.fromarray(np.repeat(greys[:, :, None], 3, axis=2), "RGB")
     side = rng.randint(int(min(width, height) * share[0]), int(min(width, height) * share[1]))
     left = rng.randint(0, width - side)
     top = rng.randint(0, height - side)

@@ -377,12 +377,13 @@ def read(data: bytes, *, max_bytes: int = MAX_IMPORT_BYTES) -> Transcript:
         if pictures > MAX_IMAGES:
             raise ImportRefused(f"The conversation has {pictures} pictures or more; an import takes at most "
                                 f"{MAX_IMAGES}.", key="import_too_many_pictures", count=pictures, limit=MAX_IMAGES)
+        error_params = raw.get("error_params")
         transcript.turns.append(ImportedTurn(
             _text(raw, "question"), images, _text(raw, "answer"), _text(raw, "reasoning"), state,
             bool(_field(raw, "example", bool, False)), _text(raw, "pages"), _field(raw, "settings", dict, None),
             _text({**raw, "error": raw.get("error") or ""}, "error"),
             _text({**raw, "error_key": raw.get("error_key") or ""}, "error_key"),
-            {k: v for k, v in (raw.get("error_params") if isinstance(raw.get("error_params"), dict) else {}).items()
+            {k: v for k, v in (error_params if isinstance(error_params, dict) else {}).items()
              if isinstance(k, str) and k.isidentifier() and k not in RESERVED_PARAMS
              and isinstance(v, (str, int, float)) and len(str(v)) <= 1000},
             _label(raw.get("label")),

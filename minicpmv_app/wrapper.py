@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional, Sequence
 
 from . import presets
 from .backends import Backend, load_backend
@@ -184,7 +184,9 @@ class MiniCPMVChat:
                     if shown:
                         yield shown
             finally:
-                pieces.close()
+                close = getattr(pieces, "close", None)  # a generator's: the backend's own finally runs now
+                if close is not None:
+                    close()
             tail = grounding.flush() if grounding else ""
             if tail:
                 yield tail
@@ -212,3 +214,8 @@ def with_frames(conversation: Conversation, plan) -> Conversation:
 
 # MiniCPM-V 1.0's docs call it OmniLMMChat.
 OmniLMMChat = MiniCPMVChat
+
+if TYPE_CHECKING:  # the type checker holds MiniCPMVChat to the seam the session calls
+    from .session import ChatModel
+
+    _CHAT_MODEL: type[ChatModel] = MiniCPMVChat

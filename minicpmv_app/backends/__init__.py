@@ -46,7 +46,7 @@ def choose_backend(config: dict) -> str:
     try:
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
     except ImportError:  # transformers < 4.45, e.g. a runtime pinned by an old model card
-        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES = {}
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES = {}  # type: ignore[assignment]
     if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         from .native import unsupported
 
@@ -78,23 +78,23 @@ def load_backend(folder: Path, device: str = "auto", dtype: Optional[str] = None
         raise ValueError(f"process must be 'here' or 'model', not {process!r}")
     config = read_config(folder)
     runtime = runtimes.runtime_for(config) if "AutoModel" in (config.get("auto_map") or {}) else None
-    needs_pin = (config.get("model_type") not in OWN_IMPLEMENTATIONS and runtime is not None
-                 and not runtime.accepted(installed_transformers()))
-    if needs_pin and on_zerogpu():
+    pinned = runtime if (config.get("model_type") not in OWN_IMPLEMENTATIONS and runtime is not None
+                         and not runtime.accepted(installed_transformers())) else None
+    if pinned and on_zerogpu():
         raise ModelLoadError(
             f"On ZeroGPU the model must run in the app's own process, but {runtimes.generation_name(config)} needs "
-            f"transformers {runtime.transformers} and this Space has {installed_transformers()}. Build the Space "
+            f"transformers {pinned.transformers} and this Space has {installed_transformers()}. Build the Space "
             "with python scripts/make_space.py (its 2.6 variant runs the pinned transformers in-process).",
             key="zerogpu_needs_pin",
         )
-    if needs_pin or (process == "model" and not on_zerogpu()):
+    if pinned or (process == "model" and not on_zerogpu()):
         from .process import ModelProcess
 
-        where = f"on {runtime.name}" if needs_pin else "on this transformers"
+        where = f"on {pinned.name}" if pinned else "on this transformers"
         log.info("Loading %s (%s) in a model process %s", folder, runtimes.generation_name(config), where)
-        if not needs_pin:
+        if not pinned:
             return ModelProcess(folder, device, dtype, wait=wait)
-        return ModelProcess(folder, device, dtype, runtime_name=runtime.name, runtime_folder=runtimes.install(runtime),
+        return ModelProcess(folder, device, dtype, runtime_name=pinned.name, runtime_folder=runtimes.install(pinned),
                             wait=wait)
     return load_here(folder, config, device, dtype, announce=announce)
 
@@ -105,7 +105,7 @@ def load_here(folder: Path, config: dict, device: str, dtype: Optional[str], *,
     from .. import runtimes
     from ..devices import placement
 
-    own = OWN_IMPLEMENTATIONS.get(config.get("model_type"))
+    own = OWN_IMPLEMENTATIONS.get(config.get("model_type", ""))
     if own is not None:
         import importlib
 

@@ -99,7 +99,7 @@ class LlamaServerBackend(OpenAIBackend):
         _stop(self.process)
 
     def _read_log(self) -> None:
-        for line in self.process.stderr:
+        for line in self.process.stderr or ():
             self._log.append(line.rstrip())
             log.debug("llama-server: %s", line.rstrip())
 

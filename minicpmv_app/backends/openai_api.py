@@ -154,7 +154,7 @@ class OpenAIBackend(Backend):
         else:
             # Chat-completion servers have no beam search: the closest is greedy decoding.
             body["temperature"] = 0.0
-        extras: dict[str, Any] = {s.openai: params[s.name] for s in SCHEMA if s.openai_extra and s.name in params}
+        extras: dict[str, Any] = {s.openai: params[s.name] for s in SCHEMA if s.openai and s.openai_extra and s.name in params}
         if settings.sampling:
             # transformers serve samples only when its generation config says so (the request's temperature alone
             # leaves do_sample off: every answer the same); other servers ignore the field or refuse it once.

@@ -69,7 +69,8 @@ class ModelProcess(Backend):
         self.process: Optional[subprocess.Popen] = None
         self._send_lock, self._restart_lock = threading.Lock(), threading.Lock()
         self._ids = itertools.count(1)
-        self._replies: dict[int, queue.Queue] = {}
+        # request id -> (the process it was sent to, where its replies go)
+        self._replies: dict[int, tuple[Optional[subprocess.Popen], queue.Queue]] = {}
         self._changed = threading.Condition()
         self._status = LoadStatus("starting")
         self._info: Optional[dict] = remembered_info(self._info_file())
@@ -102,15 +103,17 @@ class ModelProcess(Backend):
 
     def _read(self, process: subprocess.Popen) -> None:
         """The one reader of the process's replies: hands each to the request that waits for it."""
+        replies = process.stdout
+        assert replies is not None  # started with stdout=PIPE
         while True:
             try:
-                kind, request, payload = pickle.load(process.stdout)
+                kind, request, payload = pickle.load(replies)
             except (EOFError, OSError, pickle.UnpicklingError, ValueError):
                 break
             if request is not None:
-                sent_to, waiting = self._replies.get(request, (None, None))
-                if waiting is not None and sent_to is process:
-                    waiting.put((kind, payload))
+                entry = self._replies.get(request)  # one lookup: the request may end (and pop it) meanwhile
+                if entry is not None and entry[0] is process:
+                    entry[1].put((kind, payload))
                 continue
             with self._changed:
                 if kind == "progress" and not self._status.ready:  # a bar drawn later is not a load
@@ -140,9 +143,12 @@ class ModelProcess(Backend):
         return self.process is not None and self.process.poll() is None
 
     def _send(self, message) -> None:
+        requests = self.process.stdin if self.process is not None else None
+        if requests is None:
+            raise BrokenPipeError("The model process is not running.")
         with self._send_lock:
-            pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.process.stdin.flush()
+            pickle.dump(message, requests, protocol=pickle.HIGHEST_PROTOCOL)
+            requests.flush()
 
     def _info_file(self) -> Path:
         from importlib.metadata import PackageNotFoundError, version
@@ -176,7 +182,7 @@ class ModelProcess(Backend):
         with self._changed:
             self._changed.wait_for(lambda: self._status.state in ("ready", "failed"), timeout=timeout)
             status = self._status
-        if status.state == "failed":
+        if status.state == "failed" and status.error is not None:
             raise status.error
         if not status.ready:
             raise ModelLoadError(f"The model did not load within {timeout:.0f} s.", key="load_timeout")
@@ -195,16 +201,17 @@ class ModelProcess(Backend):
             _shut_down(self.process)
 
     # -- what the UI lays itself out by ---------------------------------------------------------------
+    # Properties over Backend's class attributes: known only once the model process has said them.
     @property
-    def knobs(self) -> dict:
+    def knobs(self) -> dict:  # type: ignore[override]
         return self._early()["knobs"]
 
     @property
-    def preset_overrides(self) -> dict:
+    def preset_overrides(self) -> dict:  # type: ignore[override]
         return self._early()["preset_overrides"]
 
     @property
-    def prompts(self) -> tuple:
+    def prompts(self) -> tuple:  # type: ignore[override]
         return self._early()["prompts"]
 
     @property
@@ -229,7 +236,7 @@ class ModelProcess(Backend):
     def _ensure_running(self) -> None:
         """Wait for the model; after a crash of a loaded model, start a fresh process. A failed load is not
         retried (it would fail the same way for every question): its error is raised."""
-        if self._status.state == "failed":
+        if self._status.state == "failed" and self._status.error is not None:
             raise self._status.error
         with self._restart_lock:  # two sessions finding it gone start one fresh process
             if self._status.ready and not self._alive():
@@ -241,7 +248,7 @@ class ModelProcess(Backend):
     def _call(self, method: str, *args) -> Any:
         """A quick question answered by the model process's reader (no generation involved)."""
         self._ensure_running()
-        request, replies = next(self._ids), queue.Queue()
+        request, replies = next(self._ids), queue.Queue[tuple[str, Any]]()
         self._replies[request] = (self.process, replies)
         try:
             self._request(("call", request, (method, args)))
@@ -258,7 +265,7 @@ class ModelProcess(Backend):
         self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
     ) -> Iterator[str]:
         self._ensure_running()
-        request, replies = next(self._ids), queue.Queue()
+        request, replies = next(self._ids), queue.Queue[tuple[str, Any]]()
         self._replies[request] = (self.process, replies)
         shared = shared_pixels.Sharing()
         ended = False
@@ -364,7 +371,9 @@ def _drain(replies: queue.Queue, timeout: float = 600) -> None:
             return
 
 
-def _exit_code(process: subprocess.Popen):
+def _exit_code(process: Optional[subprocess.Popen]) -> Optional[int]:
+    if process is None:
+        return None
     try:
         return process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -377,11 +386,11 @@ def _cause(code) -> str:
 
 def _shut_down(process: subprocess.Popen) -> None:
     """Closing its stdin tells the process to stop and exit; kill it if it does not within 10 s."""
-    for stream in (process.stdin,):
-        try:
-            stream.close()
-        except OSError:
-            pass
+    try:
+        if process.stdin is not None:
+            process.stdin.close()
+    except OSError:
+        pass
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 PINNED_MODULES = ("vpm", "resampler", "llm.model.embed_tokens", "llm.lm_head")
 # MiniCPM-o loads its audio and speech modules unless told not to; the app uses vision only (MiniCPM-o 4.5
 # card: "For vision-only model: set init_audio=False and init_tts=False"; the o-2.6 card has the same flags).
-VISION_ONLY = {"minicpmo": {"init_vision": True, "init_audio": False, "init_tts": False}}
+VISION_ONLY: dict[str, dict[str, bool]] = {"minicpmo": {"init_vision": True, "init_audio": False, "init_tts": False}}
 # Upstream's web demo and the 4.0 card sample video at about 1 fps, at most 64 frames (MAX_NUM_FRAMES=64).
 REMOTE_MAX_NUM_FRAMES = 64
 DEFAULT_MAX_SLICE_NUMS = 9
@@ -87,7 +87,7 @@ class RemoteCodeBackend(Backend):
             # dtype explicit: transformers 4.x and 5.x pick different defaults (and name the argument differently).
             self.model = model_class.from_pretrained(
                 folder, trust_remote_code=True, device_map=device_map, **{dtype_argument(): placement.dtype},
-                **VISION_ONLY.get(config.get("model_type"), {}),
+                **VISION_ONLY.get(config.get("model_type", ""), {}),
             ).eval()
             self.tokenizer = load_tokenizer(folder)
         except Exception as exc:
@@ -131,7 +131,7 @@ class RemoteCodeBackend(Backend):
                 kwargs["stopping_criteria"] = criteria
             return original(*args, **kwargs)
 
-        inner.generate = generate_with_stop
+        inner.generate = generate_with_stop  # type: ignore[union-attr]  # found above
 
     def chat_arguments(self, conversation: Conversation, settings: GenerationSettings) -> dict[str, Any]:
         return chat_arguments(self.flavour, conversation, settings, self.tokenizer)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import typing
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def restore_typing_names() -> list[str]:
     return missing
 
 
-def resolve_class(reference, folder: Path) -> type:
+def resolve_class(reference, folder: Path) -> "Any":
     """The remote class ``auto_map`` names, imported through transformers' dynamic-module machinery."""
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 

@@ -58,6 +58,7 @@ class Sharing:
         pixels = picture.tobytes()
         name = block_prefix(os.getpid()) + secrets.token_hex(6)
         block = shared_memory.SharedMemory(name=name, create=True, size=len(pixels))
+        assert block.buf is not None  # open until close()
         block.buf[:len(pixels)] = pixels
         self.blocks.append(block)
         return SharedPicture(block.name, picture.mode, picture.size, dict(picture.info))
@@ -91,6 +92,7 @@ def _read(shared: SharedPicture) -> Image.Image:
 
         resource_tracker.unregister(block._name, "shared_memory")  # type: ignore[attr-defined]
         size = len(shared.mode) * shared.size[0] * shared.size[1]  # bytes per pixel: RGB 3, RGBA 4, L 1
+        assert block.buf is not None  # open until close()
         picture = Image.frombytes(shared.mode, shared.size, bytes(block.buf[:size]))
     finally:
         block.close()

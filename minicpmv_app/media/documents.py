@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 from PIL import Image
 
@@ -28,7 +28,7 @@ DEFAULT_SLICES = 9  # 2.x's slice_config.max_slice_nums, for models with no slic
 _PDFIUM = threading.Lock()
 
 
-def target_pixels(knobs: Optional[dict] = None, *, side: int = SLICE_SIDE) -> int:
+def target_pixels(knobs: Optional[Mapping[str, Any]] = None, *, side: int = SLICE_SIDE) -> int:
     """The page area the model sees at full detail: its slice budget of ``side`` x ``side`` tiles."""
     slices = int((knobs or {}).get("max_slice_nums") or DEFAULT_SLICES)
     return side * side * max(1, slices)

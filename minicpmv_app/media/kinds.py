@@ -27,7 +27,7 @@ def _picture(path: PathLike, *, pages: str, plan, pixels: Optional[int], progres
 
 
 def _video(path: PathLike, *, pages: str, plan, pixels: Optional[int], progress: Progress) -> list:
-    return [load_video(path, progress=progress, plan=plan)]
+    return [load_video(path, progress=(lambda d, t: progress(d, t, "video")) if progress else None, plan=plan)]
 
 
 def _document(path: PathLike, *, pages: str, plan, pixels: Optional[int], progress: Progress) -> list:

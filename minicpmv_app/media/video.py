@@ -149,7 +149,7 @@ def _preferred_order(path: Path, backends: list[str]) -> list[str]:
 
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            frames = stream.frames or int(float(stream.duration * stream.time_base) * float(stream.average_rate or 0))
+            frames = stream.frames or int(float((stream.duration or 0) * (stream.time_base or 0)) * float(stream.average_rate or 0))
     except Exception:  # unreadable here: let the decoders say why, in the usual order
         return backends
     return ["pyav", "decord"] if frames and frames <= SEQUENTIAL_FRAME_LIMIT else ["decord", "pyav"]
@@ -232,7 +232,7 @@ def _read_pyav(path: Path, plan, progress, max_duration) -> Video:
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
         count = stream.frames
         if not count:
-            seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+            seconds = float(stream.duration * (stream.time_base or 0)) if stream.duration else (container.duration or 0) / 1e6
             count = int(math.floor(seconds * fps)) if fps else 0
         duration = _check(count, fps, max_duration)
         indices = plan.indices(count, fps, duration)

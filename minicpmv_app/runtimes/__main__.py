@@ -33,11 +33,11 @@ def main(argv=None) -> int:
         return 0
     names = list(RUNTIMES) if args.all else list(args.names)
     if args.model:
-        runtime = runtime_for(json.loads((args.model / "config.json").read_text()))
-        if runtime is None:
+        needed = runtime_for(json.loads((args.model / "config.json").read_text()))
+        if needed is None:
             print(f"{args.model} needs no runtime (native transformers, or an unknown generation).")
         else:
-            names.append(runtime.name)
+            names.append(needed.name)
     if not names:
         parser.error("name a runtime, or use --all or --model")
     unknown = [n for n in names if n not in RUNTIMES]

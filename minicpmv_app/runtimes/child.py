@@ -112,7 +112,7 @@ def _report_progress_bars(send) -> None:
     except (ImportError, AttributeError):
         return
 
-    class Reporting(bars):
+    class Reporting(bars):  # type: ignore[valid-type,misc]  # tqdm, found at run time
         def __iter__(self):
             sent = -1.0
             for done, item in enumerate(super().__iter__(), start=1):

@@ -73,7 +73,7 @@ def install(runtime: Runtime, *, progress: Optional[Callable[[str], None]] = Non
     except OSError as exc:
         raise ModelLoadError(_failed(runtime, str(exc))) from exc
     tail: list[str] = []
-    for line in process.stdout:
+    for line in process.stdout or ():
         line = line.rstrip()
         if line:
             tail = (tail + [line])[-5:]

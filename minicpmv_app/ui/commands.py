@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 # Upstream's demos: their default checkpoints and ports (OpenBMB/MiniCPM-V web_demo_2.5.py / web_demo_2.6.py).
-DEMOS = {
+DEMOS: dict[str, dict[str, Any]] = {
     "2.6": {"ui": "gradio_26", "default_model": "openbmb/MiniCPM-V-2_6", "default_port": 8885, "compare": True},
     "2.5": {"ui": "gradio_25", "default_model": "openbmb/MiniCPM-Llama3-V-2_5", "default_port": 8080},
 }

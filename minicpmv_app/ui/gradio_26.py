@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import gradio as gr
 
@@ -23,7 +23,7 @@ from .gradio_compare import compare_tab
 from .i18n import Labels, text
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-PICTURE_SOURCES = ["upload", "webcam", "clipboard"]
+PICTURE_SOURCES: list[Any] = ["upload", "webcam", "clipboard"]
 
 
 # (question key, files): the project's own pictures (``scripts/make_assets.py``), no download at start.

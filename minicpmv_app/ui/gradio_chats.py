@@ -224,6 +224,9 @@ class ChatsPanel:
     def import_json(self, file, store, session: ChatSession, request: gr.Request):
         lang, store = self.lang(request), memory.normalise(store)
         path = file if isinstance(file, str) else getattr(file, "name", None)
+        if not path:  # an API call without a file
+            refused = transcript.ImportRefused("No file was given: send a JSON export of this app.", key="import_not_json")
+            raise error(localized(refused, lang), lang)
         try:
             if session.busy:
                 session.replace([])  # refuses, with the reason

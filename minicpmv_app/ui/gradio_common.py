@@ -16,7 +16,7 @@ import time
 import weakref
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import gradio as gr
 
@@ -40,7 +40,7 @@ SESSION_TTL_S = 3 * 3600
 # 2 cores, at 100 ms about 0.7 (bench/performance.py, section 1), and ten updates a second still read as smooth.
 UPDATE_INTERVAL_S = 0.1
 MODEL_QUEUE = "model"  # every step that runs the model waits in this one line
-UI_STEP = dict(concurrency_id="ui", concurrency_limit=None)  # quick steps: queued (messages reach the page), never waiting
+UI_STEP: dict[str, Any] = dict(concurrency_id="ui", concurrency_limit=None)  # quick steps: queued (messages reach the page), never waiting
 
 
 # -- settings ----------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
     defaults = defaults or {}
     knobs = dict(knobs or {})
     mode = defaults.get("decode_type") or schema.SAMPLING
-    built: dict[str, gr.components.Component] = {}
+    built: dict[str, Any] = {}
 
     # What a server does not do is shown disabled, with the reason (chat-completion servers have no beam search:
     # "Beam Search" asks them for greedy decoding, so the number of beams changes nothing).
@@ -80,7 +80,7 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
         elem_id = f"setting-{setting.name.replace('_', '-')}"
         # Knobs share a row: each keeps room for its label, and the row wraps in a narrow column (2.5's settings
         # column cut "Thinking" to "Th").
-        width = {"min_width": 180} if setting.knob else {}
+        width: dict[str, Any] = {"min_width": 180} if setting.knob else {}
         if setting.kind == "bool":
             return gr.Checkbox(value=bool(value), label=label(setting.label), info=info, elem_id=elem_id, **width)
         if setting.kind == "choice":
@@ -89,7 +89,7 @@ def settings_panel(label, defaults: Optional[dict] = None, knobs: Optional[dict]
             return gr.Radio(choices, value=value, label=label(setting.label), info=info, elem_id=elem_id, **width)
         if setting.kind == "text":
             return gr.Textbox(value or "", label=label(setting.label), lines=2)
-        return gr.Slider(setting.minimum, setting.maximum, value=value, step=setting.step,
+        return gr.Slider(setting.minimum or 0, setting.maximum or 0, value=value, step=setting.step,
                          label=label(setting.label), info=info if setting.knob or setting.name in unhonoured else None,
                          elem_id=elem_id, interactive=usable(setting, mode), **width)
 
@@ -128,16 +128,16 @@ def render(session: ChatSession, lang: str) -> list[dict]:
     message (open while it is written), a mark joins the answer's bubble, each drawn picture is a file."""
     messages: list[dict] = []
     for number, turn in enumerate(session.turns):
-        for block in view.question_blocks(turn, lang):
-            if isinstance(block, view.File):
-                messages.append({"role": "user", "content": {"path": block.path}})
-                if block.caption:
-                    messages.append({"role": "user", "content": block.caption})
+        for asked in view.question_blocks(turn, lang):
+            if isinstance(asked, view.File):
+                messages.append({"role": "user", "content": {"path": asked.path}})
+                if asked.caption:
+                    messages.append({"role": "user", "content": asked.caption})
             else:
-                messages.append({"role": "user", "content": block.text})
+                messages.append({"role": "user", "content": asked.text})
         answer = None
         for block in view.answer_blocks(turn, lang):
-            message = {"role": "assistant", "content": getattr(block, "text", "")}
+            message: dict[str, Any] = {"role": "assistant", "content": getattr(block, "text", "")}
             if isinstance(block, view.Thinking):
                 status = "pending" if block.open else "done"
                 # A new id once it is done: Gradio opens or closes a block only when it first draws it.
@@ -368,7 +368,7 @@ class ChatSteps:
 # -- the app ----------------------------------------------------------------------------------------
 # Formulas as the models write LaTeX (MiniCPM-OCR answers formulas in LaTeX): $$...$$ and \[...\] on their own
 # line, \(...\) inline. A lone $ stays text (prices).
-LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "\\[", "right": "\\]", "display": True},
+LATEX: list[dict[str, Any]] = [{"left": "$$", "right": "$$", "display": True}, {"left": "\\[", "right": "\\]", "display": True},
          {"left": "\\(", "right": "\\)", "display": False}]
 
 
@@ -458,7 +458,7 @@ def ocr_row(label, prompts):
 # launch() gives up ("When localhost is not accessible, a shareable link must be created") when one HEAD request for
 # the page takes over 3 s, as it did on a loaded 2-core machine (seen in the suite under load). The app knows where it
 # listens, so that probe is skipped; `_frontend` gates nothing else in the pinned Gradio.
-NO_LOCALHOST_PROBE = {"_frontend": False}
+NO_LOCALHOST_PROBE: dict[str, Any] = {"_frontend": False}
 
 
 def launch(demo: gr.Blocks, args, *, concurrency: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ..errors import MiniCPMVError
 
@@ -89,13 +89,12 @@ class Labels:
 
     def __init__(self, forced: Optional[str] = None) -> None:
         self.forced = forced
+        self.i18n: Optional[Any] = None
         if forced is None:
             import gradio as gr
 
             # Browsers send zh-CN, zh-Hans or zh; Gradio matches the locale code as sent.
             self.i18n = gr.I18n(en=TABLES["en"], zh=TABLES["zh"], **{"zh-CN": TABLES["zh"], "zh-Hans": TABLES["zh"]})
-        else:
-            self.i18n = None
 
     def __call__(self, key: str):
         return self.i18n(key) if self.i18n is not None else text(key, self.forced)

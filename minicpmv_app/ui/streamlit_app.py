@@ -14,7 +14,7 @@ import io
 import os
 import sys
 from functools import partial
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import streamlit as st
 
@@ -29,7 +29,7 @@ from .i18n import LANGUAGES, language_of, localized, model_status, progress_word
 from . import view
 from .uploads import UploadFolder
 
-MODES = {
+MODES: dict[str, dict[str, Any]] = {
     "mode_text": dict(accept_file=False, file_type=None),
     "mode_single_image": dict(accept_file=True, file_type=kinds.file_types(kinds.IMAGE)),
     "mode_multi_image": dict(accept_file="multiple", file_type=kinds.file_types(kinds.IMAGE)),
@@ -123,7 +123,9 @@ def render_answer(turn: Turn, lang: str, *, streamed: bool = False) -> None:
 def answer(session: ChatSession, chat, settings: dict, lang: str) -> None:
     """Stream the pending turn's answer into the page: decoding progress, the reasoning in a Thinking block
     (closed once the answer starts), then the answer without grounding tags; a failure as an error."""
-    bar = thinking = thought_slot = None
+    bar: Any = None
+    thinking: Any = None
+    thought_slot: Any = None
     thought = ""
     tags = GroundingFilter()
 
@@ -177,15 +179,17 @@ def setting_widget(setting: schema.Setting, lang: str, knobs: Optional[dict] = N
     if setting.kind == "text":
         return st.text_area(text(setting.label, lang), value or "")
     cast = int if setting.kind == "int" else float
-    return st.slider(text(setting.label, lang), cast(setting.minimum), cast(setting.maximum),
-                     cast(value), cast(setting.step))
+    return st.slider(text(setting.label, lang), cast(setting.minimum or 0), cast(setting.maximum or 0),
+                     cast(value), cast(setting.step or 1))
 
 
 def sidebar(default_lang: str) -> tuple[str, str]:
     with st.sidebar:
         codes = list(LANGUAGES)
-        lang = st.selectbox("Language / 语言", codes, index=codes.index(default_lang), format_func=LANGUAGES.get, key="lang")
-        mode = st.radio(text("mode", lang), list(MODES), format_func=lambda key: text(key, lang), help=text("mode_help", lang))
+        lang = st.selectbox("Language / 语言", codes, index=codes.index(default_lang), format_func=LANGUAGES.__getitem__,
+                            key="lang") or default_lang
+        mode = st.radio(text("mode", lang), list(MODES), format_func=lambda key: text(key, lang),
+                        help=text("mode_help", lang)) or next(iter(MODES))
     return lang, mode
 
 
@@ -326,7 +330,7 @@ def converse(session: ChatSession, uploads: UploadFolder, chat, settings: dict, 
         return
     else:
         if isinstance(submitted, str):
-            question, files = submitted, []
+            question, files = submitted, list[str]()
         else:
             question = submitted.text
             files = [str(uploads.save(f.name, f.getvalue())) for f in submitted.files]

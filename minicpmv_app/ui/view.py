@@ -81,9 +81,10 @@ Block = Union[File, Question, Thinking, Answer, Failure, Mark, RawAnswer, Figure
 AFTER_ANSWER = (Mark, RawAnswer, Figure, Unplaced)
 
 
-def question_blocks(turn: Turn, lang: str, name: Callable[[str], str] = lambda path: Path(path).name) -> list[Block]:
+def question_blocks(turn: Turn, lang: str,
+                    name: Callable[[str], str] = lambda path: Path(path).name) -> list[Union[File, Question]]:
     """The person's side: their files in order, then the question as they asked it (a Locate label's words)."""
-    blocks: list[Block] = []
+    blocks: list[Union[File, Question]] = []
     for path in turn.files:
         kind = kinds.kind_of(path)
         caption = None
@@ -104,7 +105,7 @@ def answer_blocks(turn: Turn, lang: str) -> list[Block]:
     if turn.reasoning.strip():
         blocks.append(Thinking(turn.reasoning.strip(), open=turn.thinking))
     if turn.state == State.FAILED:
-        blocks.append(Failure(user_message(turn.error, lang)))
+        blocks.append(Failure(user_message(turn.error or RuntimeError(), lang)))
     elif turn.state == State.STOPPED and not turn.answer:
         blocks.append(Mark(text("stopped_unsent" if turn.unsent else "stopped", lang)))
     else:

@@ -32,9 +32,9 @@ def build_vision_tower(config: OmniLMMConfig) -> nn.Module:
 
     tower = timm.create_model(
         config.mm_vision_tower, pretrained=False, num_classes=0, dynamic_img_size=True, dynamic_img_pad=True,
-        **config.mm_vision_tower_kwargs,
+        **(config.mm_vision_tower_kwargs or {}),
     )
-    del tower.blocks[-1]
+    del tower.blocks[-1]  # type: ignore[operator,union-attr]  # an nn.Sequential
     return tower
 
 
@@ -82,7 +82,7 @@ class OmniLMMModel(MistralModel):
     def __init__(self, config: OmniLMMConfig):
         super().__init__(config)
         self.vision_tower = build_vision_tower(config)
-        self.resampler = OmniLMMResampler(config.num_query, config.hidden_size, self.vision_tower.embed_dim)
+        self.resampler = OmniLMMResampler(config.num_query, config.hidden_size, int(self.vision_tower.embed_dim))  # type: ignore[arg-type]  # timm: an int
 
 
 class OmniLMMForCausalLM(MistralForCausalLM):
