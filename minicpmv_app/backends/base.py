@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from ..errors import GenerationError, MiniCPMVError, UnsupportedFeatureError
 from ..messages import Conversation
 from ..presets import GenerationSettings
-from ..reasoning import Encoding
+from ..reasoning import Encoding, split_reasoning
 from .vision_progress import StoppedWhileEncoding
 
 
@@ -209,3 +209,21 @@ def as_generation_error(exc: BaseException) -> MiniCPMVError:
         )
     error.__cause__ = exc
     return error
+
+
+class TaggedThinking(Backend):
+    """A backend whose stream holds the model's thinking as <think>…</think> text (a checkpoint's own chat(), a
+    chat-completions server without a reasoning parser): ``generate`` keeps the reasoning apart."""
+
+    def generate(
+        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
+    ) -> Iterator[str]:
+        # With thinking on, the prompt (the checkpoint's template, or the server's) may already open <think>, so
+        # the stream can start inside it.
+        return split_reasoning(self._pieces(conversation, settings, stop),
+                               maybe_inside=bool(settings.knobs.get("enable_thinking")))
+
+    @abstractmethod
+    def _pieces(self, conversation: Conversation, settings: GenerationSettings,
+                stop: Optional[threading.Event]) -> Iterator[str]:
+        """The raw stream, thinking tags and all."""

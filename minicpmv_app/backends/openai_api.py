@@ -16,7 +16,6 @@ import json
 import base64
 import io
 import logging
-import threading
 from typing import Any, Iterator, Optional
 
 from PIL import Image
@@ -26,8 +25,8 @@ from ..media.video import Video, write_video
 from ..messages import Conversation
 from ..presets import GenerationSettings
 from ..settings import PRESETS, SAMPLING, SCHEMA
-from ..reasoning import BudgetSpent, Reasoning, split_reasoning
-from .base import Backend
+from ..reasoning import BudgetSpent, Reasoning
+from .base import TaggedThinking
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def video_data_url(video: Video) -> str:
     return "data:video/mp4;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(TaggedThinking):
     name = "openai"
     is_server = True
 
@@ -173,13 +172,6 @@ class OpenAIBackend(Backend):
         return body
 
     # -- generation ------------------------------------------------------------------------------
-    def generate(
-        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
-    ) -> Iterator[str]:
-        # With thinking on, a server without a reasoning parser may send "…</think>" with the opener in the prompt.
-        return split_reasoning(self._pieces(conversation, settings, stop),
-                               maybe_inside=bool(settings.knobs.get("enable_thinking")))
-
     def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         import httpx
         import openai

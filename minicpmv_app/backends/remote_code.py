@@ -21,8 +21,7 @@ from ..errors import ModelLoadError
 from ..media.video import Video
 from ..messages import Conversation
 from ..presets import SAMPLING, GenerationSettings
-from ..reasoning import split_reasoning
-from .base import Backend, as_generation_error, one_image_per_conversation, stopping_criteria
+from .base import Backend, TaggedThinking, as_generation_error, one_image_per_conversation, stopping_criteria
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def detect_flavour(chat_method) -> ChatFlavour:
     return ChatFlavour("2.5", False, False, "stream" in params, "system_prompt" in params, False, needs_image=True)
 
 
-class RemoteCodeBackend(Backend):
+class RemoteCodeBackend(TaggedThinking):
     name = "remote-code"
 
     def __init__(self, folder: Path, placement: Placement, config: dict, *,
@@ -135,13 +134,6 @@ class RemoteCodeBackend(Backend):
 
     def chat_arguments(self, conversation: Conversation, settings: GenerationSettings) -> dict[str, Any]:
         return chat_arguments(self.flavour, conversation, settings, self.tokenizer)
-
-    def generate(
-        self, conversation: Conversation, settings: GenerationSettings, *, stop: Optional[threading.Event] = None
-    ) -> Iterator[str]:
-        # With thinking on, the checkpoint's template may open <think> in the prompt it builds itself.
-        return split_reasoning(self._pieces(conversation, settings, stop),
-                               maybe_inside=bool(settings.knobs.get("enable_thinking")))
 
     def _pieces(self, conversation: Conversation, settings: GenerationSettings, stop) -> Iterator[str]:
         kwargs = self.chat_arguments(conversation, settings)

@@ -152,21 +152,14 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     chats.remember_after(steps.answer_after(regenerated, session, chatbot, stop_btn, api_name="regenerate_respond",
                                             limit=limit, then=then))
     def locate(session: ChatSession, phrase: str, message: dict, request: gr.Request):
-        # A picture waiting in the message box is the one to look in; otherwise the latest in the conversation.
-        files = message_files(message)
-        pictures = [f for f in files if kinds.is_picture(f)]
-        return steps.locate(session, phrase, pictures[-1] if pictures else None, request)
+        return steps.locate(session, phrase, waiting_picture(message), request)
 
     located = locate_btn.click(locate, [session, locate_text, box], session, api_name="locate", **UI_STEP)
     located.success(lambda: gr.MultimodalTextbox(interactive=False), None, box, queue=False, api_visibility="private")
     chats.remember_after(steps.answer_after(located, session, chatbot, stop_btn, api_name="locate_respond",
                                             limit=limit, then=then))
     def recognize(session: ChatSession, prompt_text: str, message: dict, request: gr.Request):
-        # A picture waiting in the message box (an upload, or a Zoom crop) is the one to read; a PDF or a video
-        # is not a picture (PDF pages go with the page range, in the message box).
-        files = message_files(message)
-        pictures = [f for f in files if kinds.is_picture(f)]
-        return steps.recognize(session, prompt_text, pictures[-1] if pictures else None, request)
+        return steps.recognize(session, prompt_text, waiting_picture(message), request)
 
     recognized = ocr_btn.click(recognize, [session, ocr_choice, box], session, api_name="recognize", **UI_STEP)
     recognized.success(lambda: gr.MultimodalTextbox(value=None, interactive=False), None, box, queue=False,
@@ -179,6 +172,14 @@ def chat_tab(demo: gr.Blocks, steps: ChatSteps, label, limit: int) -> None:
     stop_btn.click(steps.stop, session, None, queue=False, api_name="stop")
     chats.forget_after(clear_btn.click(clear, session, [chatbot, box, stop_btn, zoom_choice], queue=False,
                                        api_name="clear"))
+
+
+def waiting_picture(message) -> Optional[str]:
+    """The latest picture waiting in the message box (an upload, or a Zoom crop): the one Locate looks in and OCR
+    reads, else None (they take the latest in the conversation). A PDF or a video is not a picture: PDF pages go
+    with the page range, in the message box."""
+    pictures = [f for f in message_files(message) if kinds.is_picture(f)]
+    return pictures[-1] if pictures else None
 
 
 def attached_names(message) -> str:

@@ -31,37 +31,36 @@ class File:
 
 
 @dataclass(frozen=True)
-class Question:
+class Words:
+    """A block that is words in the page's language."""
+
     text: str
+
+
+class Question(Words):
+    """The question as the person asked it (a Locate label's words, not the prompt the app wrote)."""
 
 
 @dataclass(frozen=True)
-class Thinking:
-    text: str
+class Thinking(Words):
     open: bool  # open while it is being written, closed once the answer starts
 
 
 @dataclass(frozen=True)
-class Answer:
-    text: str  # grounding tags gone; an HTML table already sanitised
-    html: bool = False
+class Answer(Words):
+    html: bool = False  # an HTML table (already sanitised); otherwise Markdown with the grounding tags gone
 
 
-@dataclass(frozen=True)
-class Failure:
-    text: str
+class Failure(Words):
+    """Why the answer failed, prefixed as an error."""
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(Words):
     """Why an answer is missing, stopped or cut off: the view's words, never part of what the model gets back."""
 
-    text: str
 
-
-@dataclass(frozen=True)
-class RawAnswer:
-    text: str  # the answer as the model wrote it, grounding tags and all
+class RawAnswer(Words):
+    """The answer as the model wrote it, grounding tags and all."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,8 @@ class Figure:
     caption: str
 
 
-@dataclass(frozen=True)
-class Unplaced:
-    text: str  # how many boxes belong to no picture
+class Unplaced(Words):
+    """How many boxes belong to no picture."""
 
 
 Block = Union[File, Question, Thinking, Answer, Failure, Mark, RawAnswer, Figure, Unplaced]
