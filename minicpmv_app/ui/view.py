@@ -115,7 +115,7 @@ def answer_blocks(turn: Turn, lang: str) -> list[Block]:
             blocks.append(Mark(text("stopped", lang)))
         elif turn.state == State.ANSWERED and turn.cut_off:
             blocks.append(Mark(text("cut_off", lang)))
-        elif turn.state == State.ANSWERED and not shown and not turn.reasoning.strip():
+        elif turn.state == State.ANSWERED and not shown:  # under its Thinking too: it ended with no answer
             blocks.append(Mark(text("empty_answer", lang)))
     if turn.regions:
         blocks.append(RawAnswer(turn.answer.strip()))

@@ -33,8 +33,13 @@ def test_upstream_call_through_the_server(served_chat, image_file):
 
 
 def test_stream_arrives_in_pieces(served_chat):
-    pieces = list(served_chat.stream(ask("Tell me a story."), max_new_tokens=40))
-    assert len(pieces) > 1
+    # Random weights may end at once on one prompt: a stream that works arrives in pieces on one of three.
+    sizes = []
+    for prompt in ("Tell me a story.", "Count to twenty.", "Describe the sea."):
+        sizes.append(len(list(served_chat.stream(ask(prompt), max_new_tokens=40))))
+        if sizes[-1] > 1:
+            break
+    assert max(sizes) > 1, sizes
 
 
 def test_images_reach_the_server(served_chat, image_file):

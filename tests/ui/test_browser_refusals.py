@@ -235,7 +235,7 @@ def test_stop_during_video_decoding_stops_before_the_model(ui_chat, recorder, br
     underneath) so the click lands mid-way on any machine."""
     import time as clock
 
-    from minicpmv_app import session as session_module
+    from minicpmv_app.media import kinds as kinds_module  # where a video file is decoded
 
     decoded_after_stop = []
     stop_clicked = []
@@ -249,8 +249,8 @@ def test_stop_during_video_decoding_stops_before_the_model(ui_chat, recorder, br
 
         return real_load_video(path, progress=paced, **kwargs)
 
-    real_load_video = session_module.load_video
-    monkeypatch.setattr(session_module, "load_video", slow_load_video)
+    real_load_video = kinds_module.load_video
+    monkeypatch.setattr(kinds_module, "load_video", slow_load_video)
     with served(gradio_26.build_demo(ui_chat, defaults=SHORT)) as (url, _):
         page = open_page(browser, url, "en")
         send(page, "What happens?", [clip(seconds=30, fps=2)])

@@ -161,3 +161,10 @@ def test_gradio_draws_each_block_as_a_chatbot_message(picture):
     assert figure["alt_text"] == "Boxes on image 1" and Image.open(figure["path"]).size == (40, 30)
     assert render(session, "en")[5]["content"]["path"] == figure["path"]  # the drawn picture is saved once
     assert messages[7]["content"] == "one\n\n*(stopped)*"  # the mark joins the answer's bubble
+
+
+def test_thinking_with_no_answer_says_the_answer_is_missing():
+    """A model that thought and then ended: the page shows its Thinking and says no answer came, never a blank."""
+    turn = answered(("let me look", ""))
+    blocks = view.answer_blocks(turn, "en")
+    assert kinds_of(blocks) == ["Thinking", "Mark"] and blocks[1].text == text("empty_answer", "en")
