@@ -24,9 +24,14 @@ def is_table(answer: str) -> bool:
     return answer.lstrip().lower().startswith("<table")
 
 
+def is_html(turn) -> bool:
+    """The answer is shown as HTML: an OCR block prompt asked for a table, or the model wrote one anyway."""
+    return getattr(turn, "answer_format", "text") == "html" or is_table(turn.answer)
+
+
 def shown(turn) -> str:
     """What a person reads for ``turn``'s answer. An HTML answer is always sanitised, whatever its case or whether
     it holds a table at all (a UI may render it as HTML)."""
-    if getattr(turn, "answer_format", "text") == "html" or is_table(turn.answer):
+    if is_html(turn):
         return safe_table(turn.answer)
     return turn.shown_answer

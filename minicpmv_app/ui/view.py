@@ -110,7 +110,7 @@ def answer_blocks(turn: Turn, lang: str) -> list[Block]:
         shown = answers.shown(turn).strip()
         # While answering, an empty answer is the bubble the words will stream into (unless Thinking is open).
         if shown or (turn.state == State.ANSWERING and not turn.reasoning):
-            blocks.append(Answer(shown, html=turn.answer_format == "html" or answers.is_table(turn.answer)))
+            blocks.append(Answer(shown, html=answers.is_html(turn)))
         if turn.state == State.STOPPED:
             blocks.append(Mark(text("stopped", lang)))
         elif turn.state == State.ANSWERED and turn.cut_off:
