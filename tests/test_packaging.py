@@ -7,16 +7,14 @@ import os
 import site
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
 
 from minicpmv_app.ports import free_port
 from minicpmv_app.ui.commands import STREAMLIT_FLAGS, split_streamlit_args
+from tests.processes import launch, listening, stopped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,36 +56,17 @@ def test_the_wheel_has_the_package_and_its_data(venv, tmp_path):
     assert words == "生成参数"
 
 
-def started(command: list, port: int, cache_dir: Path, cwd: Path, path: str = "/") -> subprocess.Popen:
+@contextmanager
+def running(command: list, port: int, cache_dir: Path, cwd: Path, path: str = "/"):
+    """An installed command started from ``cwd``, with nothing of this checkout on its path; stopped afterwards."""
     env = dict(os.environ, MINICPMV_APP_CACHE=str(cache_dir), HF_HUB_OFFLINE="1")
     env.pop("GRADIO_SERVER_NAME", None)
     env.pop("PYTHONPATH", None)  # nothing of this checkout may be on the path
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read())
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
-            return process
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.5)
-    process.kill()
-    raise AssertionError(f"{command[0]} did not start in time")
-
-
-def listening(process: subprocess.Popen, port: int) -> set:
-    pids = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
-    return {c.laddr.ip for pid in pids for c in psutil.Process(pid).net_connections(kind="inet")
-            if c.status == "LISTEN" and c.laddr.port == port}
-
-
-def stopped(process: subprocess.Popen) -> None:
-    process.terminate()
+    process = launch(command, port, cwd=cwd, env=env, path=path)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield process
+    finally:
+        stopped(process)
 
 
 @pytest.mark.slow
@@ -95,34 +74,26 @@ def test_minicpmv_demo_answers_from_another_folder(venv, cache_dir, tmp_path):
     from gradio_client import Client
 
     port = free_port()
-    process = started([venv / "minicpmv-demo", "--model", "tiny", "--port", str(port)], port, cache_dir, tmp_path)
-    try:
-        assert listening(process, port) == {"127.0.0.1"}
+    with running([venv / "minicpmv-demo", "--model", "tiny", "--port", str(port)], port, cache_dir, tmp_path) as process:
+        assert listening(process.pid, port) == {"127.0.0.1"}
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         client.predict({"text": "hello", "files": []}, api_name="/add_turn")
         final = client.submit("Sampling", 0.7, 0.8, 8, 1.05, 3, 8, "", api_name="/respond").result()
         assert final[-1]["role"] == "assistant"
-    finally:
-        stopped(process)
 
 
 @pytest.mark.slow
 def test_minicpmv_demo_2_5_starts_on_loopback(venv, cache_dir, tmp_path):
     port = free_port()
-    process = started([venv / "minicpmv-demo-2.5", "--model", "tiny", "--port", str(port)], port, cache_dir, tmp_path)
-    try:
-        assert listening(process, port) == {"127.0.0.1"}
-    finally:
-        stopped(process)
+    command = [venv / "minicpmv-demo-2.5", "--model", "tiny", "--port", str(port)]
+    with running(command, port, cache_dir, tmp_path) as process:
+        assert listening(process.pid, port) == {"127.0.0.1"}
 
 
 @pytest.mark.slow
 def test_minicpmv_streamlit_serves_on_loopback_with_the_apps_settings(venv, cache_dir, tmp_path):
     """Started from a folder with no .streamlit/config.toml: the command's own flags keep it on 127.0.0.1."""
     port = free_port()
-    process = started([venv / "minicpmv-streamlit", "--model", "tiny", "--server.port", str(port)], port, cache_dir,
-                      tmp_path, path="/_stcore/health")
-    try:
-        assert listening(process, port) == {"127.0.0.1"}
-    finally:
-        stopped(process)
+    command = [venv / "minicpmv-streamlit", "--model", "tiny", "--server.port", str(port)]
+    with running(command, port, cache_dir, tmp_path, path="/_stcore/health") as process:
+        assert listening(process.pid, port) == {"127.0.0.1"}

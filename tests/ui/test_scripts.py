@@ -3,14 +3,11 @@
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.processes import launch, listening
 from tests.ui.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,32 +17,15 @@ def start(script, cache_dir, *args):
     port = free_port()
     env = dict(os.environ, MINICPMV_APP_CACHE=str(cache_dir), HF_HUB_OFFLINE="1")
     env.pop("GRADIO_SERVER_NAME", None)
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / script), "--model", "tiny", "--port", str(port), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read())
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-            return process, port
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.5)
-    process.kill()
-    raise AssertionError("the demo did not start in time")
-
-
-def listening_addresses(pid, port):
-    return {c.laddr.ip for c in psutil.Process(pid).net_connections(kind="inet") if c.status == "LISTEN" and c.laddr.port == port}
+    command = [sys.executable, str(ROOT / script), "--model", "tiny", "--port", str(port), *args]
+    return launch(command, port, cwd=ROOT, env=env, timeout=120), port
 
 
 @pytest.mark.parametrize("script", ["web_demo_2.6.py", "web_demo_2.5.py"])
 def test_starts_offline_on_loopback_only(script, tiny_folder, cache_dir):
     process, port = start(script, cache_dir)
     try:
-        assert listening_addresses(process.pid, port) == {"127.0.0.1"}
+        assert listening(process.pid, port) == {"127.0.0.1"}
     finally:
         process.terminate()
         process.wait(timeout=30)

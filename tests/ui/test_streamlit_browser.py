@@ -12,7 +12,7 @@ import pytest
 
 from tests.ui.conftest import free_port
 from tests.ui.conftest import ARGS, CHROMIUM, needs_chromium, wait_for
-from tests.ui.test_scripts import listening_addresses
+from tests.processes import listening
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [needs_chromium, pytest.mark.slow]
@@ -44,7 +44,7 @@ def streamlit_app(cache_dir, tiny_folder):
 
 def test_listens_on_loopback_by_default(streamlit_app):
     process, port = streamlit_app
-    assert listening_addresses(process.pid, port) == {"127.0.0.1"}
+    assert listening(process.pid, port) == {"127.0.0.1"}
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install chromium)")

@@ -1,0 +1,1 @@
+"""User interfaces: the shared session logic and the Gradio and Streamlit demos."""
