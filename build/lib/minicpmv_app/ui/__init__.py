@@ -1,1 +1,0 @@
-"""User interfaces: the shared session logic and the Gradio and Streamlit demos."""
