@@ -181,22 +181,31 @@ def bad_inputs_page(url: str, folder: Path, *, lang: str = "en") -> list[dict]:
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        # One page for every case, as one person trying them in turn: each bad input must leave that page
+        # working, and Clear between cases keeps one case's pictures out of the next one's history.
+        page = browser.new_page(locale="zh-CN" if lang == "zh" else "en-US")
+        page.goto(url)
+        box = page.locator("#chat-input textarea")
+        box.wait_for()
+        bots = page.locator('[data-testid="bot"]')
         for case in CASES:
             text, files = case.make(folder)
             if any(not Path(f).exists() for f in files):
                 rows.append(dict(case=case.name, expect=case.expect, outcome="n/a", message="", clean=True))
                 continue
-            page = browser.new_page(locale="zh-CN" if lang == "zh" else "en-US")
-            page.goto(url)
-            box = page.locator("#chat-input textarea")
-            box.wait_for()
             outcome, message = _page_turn(page, box, text, files)
             while page.get_by_label("Remove file").count():
                 page.get_by_label("Remove file").first.click()
             next_outcome, _ = _page_turn(page, box, "still there?", [])
             rows.append(dict(case=case.name, expect=case.expect, outcome=outcome, message=message[:90],
                              clean=outcome == case.expect and next_outcome == "answered"))
-            page.close()
+            page.locator("#clear-button").click()
+            # Close this case's toasts too: one that timed out during the next case would hide that case's own.
+            deadline = time.time() + 30
+            for close in page.locator('[data-testid="toast-close"]').all():
+                close.dispatch_event("click")  # a toast already leaving is not "stable" enough for a real click
+            while (bots.count() or page.locator('[data-testid="toast-body"]').count()) and time.time() < deadline:
+                time.sleep(0.1)
         browser.close()
     return rows
 
